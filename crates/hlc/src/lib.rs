@@ -1,0 +1,1 @@
+//! Hybrid logical clock timestamps and device ids.

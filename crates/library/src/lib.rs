@@ -1,0 +1,1 @@
+//! LibraryManager: the only write gateway to a bae library.

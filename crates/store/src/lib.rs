@@ -1,0 +1,1 @@
+//! bae's library schema, migrations and the raw SQLite database.
