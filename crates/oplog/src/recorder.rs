@@ -1,0 +1,503 @@
+use std::sync::Arc;
+
+use bae_hlc::{Clock, Hlc};
+use bae_store::{
+    Database, DeviceIndex, FieldClocks, RowClock, SCHEMA_VERSION, Schema, Table, Tombstone, Value,
+    WriteError, Writer, delete_row, insert_row, read_fields, row_exists, update_row,
+};
+use rusqlite::{Connection, OptionalExtension, Transaction};
+
+use crate::{Action, Batch, IdSource, Op};
+
+/// Records every synced write of one library database.
+///
+/// It owns the database: whoever holds the recorder (the `LibraryManager`)
+/// can write only through [`OpRecorder::transaction`], and reads through
+/// [`OpRecorder::database`].
+#[derive(Debug)]
+pub struct OpRecorder {
+    db: Database,
+    schema: Arc<Schema>,
+    clock: Arc<Clock>,
+    ids: Box<dyn IdSource>,
+    /// This device's index in `sync_devices`.
+    self_dev: i64,
+    /// The seq the next batch gets.
+    next_seq: u64,
+}
+
+/// A batch as this device stored it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBatch {
+    /// Its seq.
+    pub seq: u64,
+    /// Its wire encoding.
+    pub body: Vec<u8>,
+}
+
+/// Why the recorder could not start on a database.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Reading or backfilling the sync metadata failed.
+    #[error("cannot prepare the library for sync: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The stored clock state is unreadable.
+    #[error("corrupt sync state in the library database: {0}")]
+    Corrupt(String),
+}
+
+impl From<WriteError> for OpenError {
+    fn from(e: WriteError) -> OpenError {
+        match e {
+            WriteError::Sqlite(e) => OpenError::Sqlite(e),
+            other => OpenError::Corrupt(other.to_string()),
+        }
+    }
+}
+
+fn local_get(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT value FROM sync_local WHERE key = ?")?
+        .query_row([key], |r| r.get(0))
+        .optional()
+}
+
+fn local_set(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO sync_local (key, value) VALUES (?, ?) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute([key, value])?;
+    Ok(())
+}
+
+impl OpRecorder {
+    /// Starts recording on `db` for the device of `clock`.
+    ///
+    /// Resumes the clock past every timestamp this device recorded, and, the
+    /// first time a library is opened with sync metadata, backfills the
+    /// clocks of rows written before it and records them as one batch of
+    /// inserts so that they reach other devices too.
+    pub fn open(
+        mut db: Database,
+        clock: Arc<Clock>,
+        ids: Box<dyn IdSource>,
+    ) -> Result<OpRecorder, OpenError> {
+        let schema = Arc::clone(db.schema());
+        let mut devices = DeviceIndex::default();
+        let conn = db.conn_mut();
+        let self_dev = devices.index_of(conn, clock.device())?;
+        if let Some(last) = local_get(conn, "last_hlc")? {
+            let last: Hlc = last
+                .parse()
+                .map_err(|e| OpenError::Corrupt(format!("{e}")))?;
+            clock.resume_after(last);
+        }
+        let max_seq: Option<u64> =
+            conn.query_row("SELECT max(seq) FROM op_log", [], |r| r.get(0))?;
+        let stored_next = match local_get(conn, "next_seq")? {
+            Some(s) => s
+                .parse::<u64>()
+                .map_err(|e| OpenError::Corrupt(format!("next_seq: {e}")))?,
+            None => 1,
+        };
+        let next_seq = stored_next.max(max_seq.map_or(1, |m| m + 1));
+        let mut recorder = OpRecorder {
+            db,
+            schema,
+            clock,
+            ids,
+            self_dev,
+            next_seq,
+        };
+        recorder.backfill()?;
+        Ok(recorder)
+    }
+
+    /// The database, for reads.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// The clock that stamps this device's writes.
+    pub fn clock(&self) -> &Arc<Clock> {
+        &self.clock
+    }
+
+    /// The seq the next batch will get.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Begins a write transaction. Commit it with [`RecordingTx::commit`];
+    /// dropping it rolls back the data and its ops together.
+    pub fn transaction(&mut self) -> Result<RecordingTx<'_>, WriteError> {
+        let tx = self.db.conn_mut().transaction()?;
+        Ok(RecordingTx {
+            tx,
+            schema: &self.schema,
+            clock: &self.clock,
+            ids: self.ids.as_mut(),
+            self_dev: self.self_dev,
+            next_seq: &mut self.next_seq,
+            ops: Vec::new(),
+        })
+    }
+
+    /// Runs `f` in one transaction and commits it if `f` succeeds. Returns
+    /// `f`'s value and the seq of the batch it recorded, if it changed any
+    /// synced data.
+    pub fn write<T>(
+        &mut self,
+        f: impl FnOnce(&mut RecordingTx<'_>) -> Result<T, WriteError>,
+    ) -> Result<(T, Option<u64>), WriteError> {
+        let mut tx = self.transaction()?;
+        let value = f(&mut tx)?;
+        let seq = tx.commit()?;
+        Ok((value, seq))
+    }
+
+    /// This device's batches not yet marked pushed, in seq order.
+    pub fn unpushed(&self) -> rusqlite::Result<Vec<StoredBatch>> {
+        let mut stmt = self
+            .db
+            .conn()
+            .prepare_cached("SELECT seq, body FROM op_log WHERE pushed = 0 ORDER BY seq")?;
+        stmt.query_map([], |r| {
+            Ok(StoredBatch {
+                seq: r.get(0)?,
+                body: r.get(1)?,
+            })
+        })?
+        .collect()
+    }
+
+    /// The stored batch `seq`, if this device still has it.
+    pub fn stored(&self, seq: u64) -> rusqlite::Result<Option<StoredBatch>> {
+        self.db
+            .conn()
+            .prepare_cached("SELECT seq, body FROM op_log WHERE seq = ?")?
+            .query_row([seq], |r| {
+                Ok(StoredBatch {
+                    seq: r.get(0)?,
+                    body: r.get(1)?,
+                })
+            })
+            .optional()
+    }
+
+    /// Marks batch `seq` pushed, after its upload succeeded.
+    pub fn mark_pushed(&mut self, seq: u64) -> rusqlite::Result<()> {
+        let n = self
+            .db
+            .conn()
+            .prepare_cached("UPDATE op_log SET pushed = 1 WHERE seq = ?")?
+            .execute([seq])?;
+        assert_eq!(n, 1, "marked an unknown batch {seq} pushed");
+        Ok(())
+    }
+
+    fn backfill(&mut self) -> Result<(), OpenError> {
+        if local_get(self.db.conn(), "backfilled")?.is_some() {
+            return Ok(());
+        }
+        let mut tx = self.transaction()?;
+        for table in Table::SYNCED {
+            let ts = tx.schema.table(table);
+            let sql = format!(
+                "SELECT id, {} FROM {} WHERE _sync_hlc IS NULL ORDER BY rowid",
+                ts.fields.join(", "),
+                table.name()
+            );
+            let rows: Vec<(String, Vec<Value>)> = {
+                let mut stmt = tx.tx.prepare(&sql)?;
+                stmt.query_map([], |r| {
+                    let values = (0..ts.fields.len())
+                        .map(|i| r.get(i + 1))
+                        .collect::<rusqlite::Result<_>>()?;
+                    Ok((r.get(0)?, values))
+                })?
+                .collect::<rusqlite::Result<_>>()?
+            };
+            let stamp = format!(
+                "UPDATE {} SET _sync_hlc = ?, _sync_dev = ? WHERE id = ?",
+                table.name()
+            );
+            for (id, values) in rows {
+                let hlc = tx.clock.now();
+                tx.tx
+                    .prepare_cached(&stamp)?
+                    .execute((hlc.packed(), tx.self_dev, &id))?;
+                let fields = ts.fields.iter().cloned().zip(values).collect();
+                tx.ops.push(Op {
+                    hlc,
+                    table,
+                    row_id: id,
+                    action: Action::Insert(fields),
+                });
+            }
+        }
+        local_set(&tx.tx, "backfilled", "1")?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// One write transaction of the recorder; see [`Writer`] for its operations.
+pub struct RecordingTx<'a> {
+    tx: Transaction<'a>,
+    schema: &'a Schema,
+    clock: &'a Clock,
+    ids: &'a mut dyn IdSource,
+    self_dev: i64,
+    next_seq: &'a mut u64,
+    ops: Vec<Op>,
+}
+
+impl std::fmt::Debug for RecordingTx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordingTx")
+            .field("ops", &self.ops.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RecordingTx<'_> {
+    /// The ops recorded so far in this transaction.
+    pub fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    /// Commits the data and, if any synced row changed, its ops as the next
+    /// batch. Returns that batch's seq.
+    pub fn commit(self) -> Result<Option<u64>, WriteError> {
+        let RecordingTx {
+            tx,
+            clock,
+            next_seq,
+            ops,
+            ..
+        } = self;
+        let seq = if ops.is_empty() {
+            None
+        } else {
+            let seq = *next_seq;
+            let last = ops.last().expect("non-empty").hlc;
+            let batch = Batch {
+                device: clock.device(),
+                seq,
+                schema_version: SCHEMA_VERSION,
+                ops,
+            };
+            tx.prepare_cached("INSERT INTO op_log (seq, hlc, op_count, body) VALUES (?, ?, ?, ?)")?
+                .execute((
+                    seq,
+                    batch.ops[0].hlc.to_string(),
+                    batch.ops.len(),
+                    batch.encode(),
+                ))?;
+            local_set(&tx, "next_seq", &(seq + 1).to_string())?;
+            local_set(&tx, "last_hlc", &last.to_string())?;
+            Some(seq)
+        };
+        tx.commit()?;
+        if let Some(seq) = seq {
+            // Only after the commit: a failed commit must not consume a seq,
+            // or the device's batch counter would have a gap.
+            *next_seq = seq + 1;
+        }
+        Ok(seq)
+    }
+
+    fn stamp(&self) -> (Hlc, RowClock) {
+        let hlc = self.clock.now();
+        (
+            hlc,
+            RowClock {
+                hlc: hlc.packed(),
+                dev: self.self_dev,
+            },
+        )
+    }
+}
+
+impl Writer for RecordingTx<'_> {
+    fn conn(&self) -> &Connection {
+        &self.tx
+    }
+
+    fn new_id(&mut self) -> String {
+        self.ids.new_id()
+    }
+
+    fn now_rfc3339(&self) -> String {
+        let ms = i128::from(self.clock.wall_ms());
+        let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000)
+            .expect("wall times up to the year 2286 are representable");
+        t.format(&time::format_description::well_known::Rfc3339)
+            .expect("rfc 3339 formats any time")
+    }
+
+    fn insert(&mut self, table: Table, fields: &[(&str, Value)]) -> Result<(), WriteError> {
+        let ts = self.schema.table(table);
+        for (name, _) in fields {
+            assert!(ts.has_column(name), "{table} has no column {name}");
+        }
+        if !table.is_synced() {
+            insert_row(&self.tx, table, fields, None)?;
+            return Ok(());
+        }
+        let id = match fields.iter().find(|(c, _)| *c == "id") {
+            Some((_, Value::Text(id))) => id.clone(),
+            _ => panic!("an insert into {table} needs a text id"),
+        };
+        // The op carries every synced field in schema order, so that replaying
+        // it reproduces the row exactly.
+        let op_fields: Vec<(String, Value)> = ts
+            .fields
+            .iter()
+            .map(|f| {
+                let v = fields.iter().find(|(c, _)| c == f).map(|(_, v)| v.clone());
+                (
+                    f.clone(),
+                    v.unwrap_or_else(|| panic!("an insert into {table} must set {f}")),
+                )
+            })
+            .collect();
+        let (hlc, clock) = self.stamp();
+        insert_row(&self.tx, table, fields, Some((clock.hlc, clock.dev)))?;
+        if let Some(tomb) = Tombstone::get(&self.tx, table, &id)? {
+            // The clock has observed every timestamp merged into this
+            // database, so a local insert is always newer than the delete.
+            assert!(
+                tomb.hlc < clock.hlc || tomb.dev == clock.dev,
+                "local insert older than its tombstone"
+            );
+            Tombstone::remove(&self.tx, table, &id)?;
+        }
+        self.ops.push(Op {
+            hlc,
+            table,
+            row_id: id,
+            action: Action::Insert(op_fields),
+        });
+        Ok(())
+    }
+
+    fn update(
+        &mut self,
+        table: Table,
+        id: &str,
+        fields: &[(&str, Value)],
+    ) -> Result<bool, WriteError> {
+        let ts = self.schema.table(table);
+        for (name, _) in fields {
+            assert!(
+                ts.has_column(name) && *name != "id",
+                "{table} has no updatable column {name}"
+            );
+        }
+        let mut columns: Vec<&str> = fields.iter().map(|(c, _)| *c).collect();
+        if table.is_synced() {
+            columns.push("_sync_fhlc");
+        }
+        let Some(mut current) = read_fields(&self.tx, table, id, &columns)? else {
+            return Ok(false);
+        };
+        let fhlc = if table.is_synced() {
+            current.pop()
+        } else {
+            None
+        };
+        let mut changed: Vec<(&str, &Value)> = fields
+            .iter()
+            .zip(&current)
+            .filter(|((_, new), old)| !new.same_as(old))
+            .map(|((c, v), _)| (*c, v))
+            .collect();
+        let synced_change = |c: &str| ts.is_synced_field(c) && c != "updated_at";
+        if !changed.iter().any(|(c, _)| synced_change(c)) {
+            // A bare `updated_at` bump is not a change worth a batch.
+            changed.retain(|(c, _)| *c != "updated_at");
+        }
+        if changed.is_empty() {
+            return Ok(true);
+        }
+        let recorded: Vec<(String, Value)> = changed
+            .iter()
+            .filter(|(c, _)| ts.is_synced_field(c))
+            .map(|(c, v)| ((*c).to_owned(), (*v).clone()))
+            .collect();
+        if recorded.is_empty() {
+            // Only device-local columns changed: written, never recorded.
+            update_row(&self.tx, table, id, &changed)?;
+            return Ok(true);
+        }
+        let (hlc, clock) = self.stamp();
+        let mut clocks = match &fhlc {
+            Some(Value::Blob(b)) => FieldClocks::decode(Some(b)),
+            Some(Value::Null) => FieldClocks::default(),
+            other => panic!("{table}.{id}: _sync_fhlc is {other:?}"),
+        };
+        for (name, _) in &recorded {
+            let index = ts.field_index(name).expect("recorded fields are synced");
+            clocks.set(index as u8, clock);
+        }
+        let fhlc = Value::from(clocks.encode());
+        changed.push(("_sync_fhlc", &fhlc));
+        update_row(&self.tx, table, id, &changed)?;
+        self.ops.push(Op {
+            hlc,
+            table,
+            row_id: id.to_owned(),
+            action: Action::Update(recorded),
+        });
+        Ok(true)
+    }
+
+    fn delete(&mut self, table: Table, id: &str) -> Result<bool, WriteError> {
+        if !row_exists(&self.tx, table, id)? {
+            return Ok(false);
+        }
+        // Children first, each recorded: the op log alone must reproduce the
+        // cascade on every device. Device-local children are left to
+        // SQLite's own ON DELETE actions, which record nothing.
+        let schema = self.schema;
+        for fk in schema
+            .table(table)
+            .children
+            .iter()
+            .filter(|fk| fk.child.is_synced())
+        {
+            let sql = format!(
+                "SELECT id FROM {} WHERE {} = ? ORDER BY id",
+                fk.child.name(),
+                fk.column
+            );
+            let children: Vec<String> = self
+                .tx
+                .prepare_cached(&sql)?
+                .query_map([id], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for child in children {
+                // A child reachable along two paths (an audio format under a
+                // track and a file) may already be gone.
+                self.delete(fk.child, &child)?;
+            }
+        }
+        if table.is_synced() {
+            let (hlc, clock) = self.stamp();
+            let deleted = delete_row(&self.tx, table, id)?;
+            assert!(deleted, "{table} {id} vanished during its own delete");
+            Tombstone::put(&self.tx, table, id, clock)?;
+            self.ops.push(Op {
+                hlc,
+                table,
+                row_id: id.to_owned(),
+                action: Action::Delete,
+            });
+        } else {
+            delete_row(&self.tx, table, id)?;
+        }
+        Ok(true)
+    }
+}
