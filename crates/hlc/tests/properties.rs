@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use bae_hlc::{Clock, DeviceId, Hlc, MAX_FORWARD_SKEW_MS, ManualClock};
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 
 fn hlc() -> impl Strategy<Value = Hlc> {
     (0..=Hlc::MAX_WALL_MS, any::<u16>(), any::<[u8; 16]>())
@@ -42,6 +43,11 @@ fn step() -> impl Strategy<Value = Step> {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig {
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct("proptest-regressions/properties.txt"))),
+        ..ProptestConfig::default()
+    })]
+
     #[test]
     fn text_order_equals_hlc_order(a in prop_oneof![hlc(), clustered_hlc()], b in prop_oneof![hlc(), clustered_hlc()]) {
         prop_assert_eq!(a.to_string().cmp(&b.to_string()), a.cmp(&b));

@@ -133,7 +133,8 @@ mod tests {
             );
         }
         check("device_id: not-a-uuid\n", "invalid device id");
-        check("{{{{", "did not find expected");
+        check("device_id: [1, 2\n", "expected a string at line 1");
+        check("device_id: \"unterminated\n", "line");
         check("other: 1\n", "missing field `device_id`");
         check("", "missing field `device_id`");
     }

@@ -308,7 +308,17 @@ impl RecordingTx<'_> {
         Ok(seq)
     }
 
-    fn stamp(&self) -> (Hlc, RowClock) {
+    /// A timestamp for a local write of a row whose newest stored clock is
+    /// `floor` (packed). Normally the clock is already past it, having
+    /// observed every merged timestamp; a row last written by a device whose
+    /// clock ran more than 24 hours ahead is the exception, and a local write
+    /// must still win over it here and on every other device, so the clock
+    /// moves past it.
+    fn stamp_after(&self, floor: Option<i64>) -> (Hlc, RowClock) {
+        if let Some(floor) = floor {
+            self.clock
+                .resume_after(Hlc::from_packed(floor, self.clock.device()));
+        }
         let hlc = self.clock.now();
         (
             hlc,
@@ -363,16 +373,16 @@ impl Writer for RecordingTx<'_> {
                 )
             })
             .collect();
-        let (hlc, clock) = self.stamp();
+        let tomb = Tombstone::get(&self.tx, table, &id)?;
+        let (hlc, clock) = self.stamp_after(tomb.map(|t| t.hlc));
         insert_row(&self.tx, table, fields, Some((clock.hlc, clock.dev)))?;
-        if let Some(tomb) = Tombstone::get(&self.tx, table, &id)? {
-            // The clock has observed every timestamp merged into this
-            // database, so a local insert is always newer than the delete.
-            assert!(
-                tomb.hlc < clock.hlc || tomb.dev == clock.dev,
-                "local insert older than its tombstone"
-            );
+        if tomb.is_some() {
+            // Re-inserting a deleted id: the insert is newer than the delete
+            // and than any field write waiting for the row to come back.
             Tombstone::remove(&self.tx, table, &id)?;
+            self.tx
+                .prepare_cached("DELETE FROM sync_pending WHERE tbl = ? AND id = ?")?
+                .execute((table.name(), &id))?;
         }
         self.ops.push(Op {
             hlc,
@@ -398,15 +408,16 @@ impl Writer for RecordingTx<'_> {
         }
         let mut columns: Vec<&str> = fields.iter().map(|(c, _)| *c).collect();
         if table.is_synced() {
-            columns.push("_sync_fhlc");
+            columns.extend(["_sync_hlc", "_sync_fhlc"]);
         }
         let Some(mut current) = read_fields(&self.tx, table, id, &columns)? else {
             return Ok(false);
         };
-        let fhlc = if table.is_synced() {
-            current.pop()
+        let (base, fhlc) = if table.is_synced() {
+            let fhlc = current.pop();
+            (current.pop(), fhlc)
         } else {
-            None
+            (None, None)
         };
         let mut changed: Vec<(&str, &Value)> = fields
             .iter()
@@ -432,12 +443,8 @@ impl Writer for RecordingTx<'_> {
             update_row(&self.tx, table, id, &changed)?;
             return Ok(true);
         }
-        let (hlc, clock) = self.stamp();
-        let mut clocks = match &fhlc {
-            Some(Value::Blob(b)) => FieldClocks::decode(Some(b)),
-            Some(Value::Null) => FieldClocks::default(),
-            other => panic!("{table}.{id}: _sync_fhlc is {other:?}"),
-        };
+        let mut clocks = decode_clocks(table, id, fhlc.as_ref());
+        let (hlc, clock) = self.stamp_after(newest_clock(table, id, base.as_ref(), &clocks));
         for (name, _) in &recorded {
             let index = ts.field_index(name).expect("recorded fields are synced");
             clocks.set(index as u8, clock);
@@ -485,7 +492,11 @@ impl Writer for RecordingTx<'_> {
             }
         }
         if table.is_synced() {
-            let (hlc, clock) = self.stamp();
+            let mut stored = read_fields(&self.tx, table, id, &["_sync_hlc", "_sync_fhlc"])?
+                .expect("the row exists: checked above");
+            let clocks = decode_clocks(table, id, stored.pop().as_ref());
+            let floor = newest_clock(table, id, stored.pop().as_ref(), &clocks);
+            let (hlc, clock) = self.stamp_after(floor);
             let deleted = delete_row(&self.tx, table, id)?;
             assert!(deleted, "{table} {id} vanished during its own delete");
             Tombstone::put(&self.tx, table, id, clock)?;
@@ -500,4 +511,21 @@ impl Writer for RecordingTx<'_> {
         }
         Ok(true)
     }
+}
+
+fn decode_clocks(table: Table, id: &str, fhlc: Option<&Value>) -> FieldClocks {
+    match fhlc {
+        Some(Value::Blob(b)) => FieldClocks::decode(Some(b)),
+        Some(Value::Null) => FieldClocks::default(),
+        other => panic!("{table} {id}: _sync_fhlc is {other:?}"),
+    }
+}
+
+/// The newest packed clock stored on a row: its insert's or a field's.
+fn newest_clock(table: Table, id: &str, base: Option<&Value>, clocks: &FieldClocks) -> Option<i64> {
+    let base = match base {
+        Some(Value::Integer(b)) => *b,
+        other => panic!("{table} {id}: _sync_hlc is {other:?} after the backfill"),
+    };
+    Some(clocks.iter().map(|c| c.clock.hlc).fold(base, i64::max))
 }

@@ -46,6 +46,69 @@ ALTER TABLE library_images ADD COLUMN _sync_hlc INTEGER;
 ALTER TABLE library_images ADD COLUMN _sync_dev INTEGER;
 ALTER TABLE library_images ADD COLUMN _sync_fhlc BLOB;
 
+-- Rows that exist but are not visible because a parent is absent (DESIGN.md,
+-- merge case 6): a child written by a device that had not seen its parent's
+-- delete, or one whose parent has not arrived yet. Each shadow table has the
+-- columns of its table, in the same order, without constraints; a row moves
+-- between the two as its parents come and go, so the merge never fails on a
+-- foreign key and never drops a row.
+CREATE TABLE _shadow_artists AS SELECT * FROM artists WHERE 0;
+CREATE UNIQUE INDEX _shadow_artists_id ON _shadow_artists (id);
+CREATE TABLE _shadow_albums AS SELECT * FROM albums WHERE 0;
+CREATE UNIQUE INDEX _shadow_albums_id ON _shadow_albums (id);
+CREATE TABLE _shadow_album_discogs AS SELECT * FROM album_discogs WHERE 0;
+CREATE UNIQUE INDEX _shadow_album_discogs_id ON _shadow_album_discogs (id);
+CREATE INDEX _shadow_album_discogs_album_id ON _shadow_album_discogs (album_id);
+CREATE TABLE _shadow_album_musicbrainz AS SELECT * FROM album_musicbrainz WHERE 0;
+CREATE UNIQUE INDEX _shadow_album_musicbrainz_id ON _shadow_album_musicbrainz (id);
+CREATE INDEX _shadow_album_musicbrainz_album_id ON _shadow_album_musicbrainz (album_id);
+CREATE TABLE _shadow_album_artists AS SELECT * FROM album_artists WHERE 0;
+CREATE UNIQUE INDEX _shadow_album_artists_id ON _shadow_album_artists (id);
+CREATE INDEX _shadow_album_artists_album_id ON _shadow_album_artists (album_id);
+CREATE INDEX _shadow_album_artists_artist_id ON _shadow_album_artists (artist_id);
+CREATE TABLE _shadow_releases AS SELECT * FROM releases WHERE 0;
+CREATE UNIQUE INDEX _shadow_releases_id ON _shadow_releases (id);
+CREATE INDEX _shadow_releases_album_id ON _shadow_releases (album_id);
+CREATE TABLE _shadow_tracks AS SELECT * FROM tracks WHERE 0;
+CREATE UNIQUE INDEX _shadow_tracks_id ON _shadow_tracks (id);
+CREATE INDEX _shadow_tracks_release_id ON _shadow_tracks (release_id);
+CREATE TABLE _shadow_track_artists AS SELECT * FROM track_artists WHERE 0;
+CREATE UNIQUE INDEX _shadow_track_artists_id ON _shadow_track_artists (id);
+CREATE INDEX _shadow_track_artists_track_id ON _shadow_track_artists (track_id);
+CREATE INDEX _shadow_track_artists_artist_id ON _shadow_track_artists (artist_id);
+CREATE TABLE _shadow_files AS SELECT * FROM files WHERE 0;
+CREATE UNIQUE INDEX _shadow_files_id ON _shadow_files (id);
+CREATE INDEX _shadow_files_release_id ON _shadow_files (release_id);
+CREATE TABLE _shadow_audio_formats AS SELECT * FROM audio_formats WHERE 0;
+CREATE UNIQUE INDEX _shadow_audio_formats_id ON _shadow_audio_formats (id);
+CREATE INDEX _shadow_audio_formats_track_id ON _shadow_audio_formats (track_id);
+CREATE INDEX _shadow_audio_formats_file_id ON _shadow_audio_formats (file_id);
+CREATE TABLE _shadow_library_images AS SELECT * FROM library_images WHERE 0;
+CREATE UNIQUE INDEX _shadow_library_images_id ON _shadow_library_images (id);
+CREATE INDEX _shadow_library_images_album_id ON _shadow_library_images (album_id);
+CREATE INDEX _shadow_library_images_artist_id ON _shadow_library_images (artist_id);
+
+-- Field writes that are newer than everything known about their row's
+-- existence: updates of a deleted row (they win if a newer insert revives
+-- it) and updates that arrived before the row's first insert (merge case 4).
+-- value has no declared type, so SQLite stores each value as it is.
+CREATE TABLE sync_pending (
+    tbl TEXT NOT NULL,
+    id TEXT NOT NULL,
+    field TEXT NOT NULL,
+    value,
+    hlc INTEGER NOT NULL,
+    dev INTEGER NOT NULL,
+    PRIMARY KEY (tbl, id, field)
+) WITHOUT ROWID;
+
+-- The last seq applied from each other device; advanced in the same
+-- transaction as the batch it covers.
+CREATE TABLE sync_cursors (
+    device_id BLOB PRIMARY KEY NOT NULL,
+    seq INTEGER NOT NULL
+);
+
 -- Device ids are 16 bytes; rows refer to them by a small local index. The
 -- index is local to this database: anything leaving the device (ops,
 -- checkpoints, canonical dumps) carries the device id itself.

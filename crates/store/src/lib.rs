@@ -19,7 +19,7 @@ mod writer;
 pub mod writes;
 
 pub use database::{Database, OpenError};
-pub use dump::{SyncedDump, dump_synced};
+pub use dump::{SyncedDump, dump_synced, dump_value};
 pub use meta::{DeviceIndex, FieldClock, FieldClocks, RowClock, Tombstone};
 pub use migrate::SCHEMA_VERSION;
 pub use schema::{Column, ForeignKey, Schema, TableSchema};

@@ -10,6 +10,12 @@ pub struct Column {
     /// Whether writes to it are recorded and merged: false for every column
     /// of a device-local table and for a synced table's local columns.
     pub synced: bool,
+    /// The declared SQL type (`TEXT`, `INTEGER`, `BLOB`, `REAL`).
+    pub decl_type: String,
+    /// Whether the column is `NOT NULL`.
+    pub not_null: bool,
+    /// Whether the column references another table's `id`.
+    pub references: Option<Table>,
 }
 
 /// A foreign key from a column of one table to the `id` of another.
@@ -55,6 +61,17 @@ impl TableSchema {
         self.columns.iter().any(|c| c.name == name)
     }
 
+    /// The column named `name`.
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// The name of this table's shadow table, which holds its rows that
+    /// exist but are hidden because a parent is absent.
+    pub fn shadow_name(&self) -> String {
+        format!("_shadow_{}", self.table.name())
+    }
+
     /// Whether `name` is a synced field of this table.
     pub fn is_synced_field(&self, name: &str) -> bool {
         self.field_index(name).is_some()
@@ -86,12 +103,21 @@ impl Schema {
         for table in Table::ALL {
             let mut stmt = conn.prepare(&format!("PRAGMA table_info({})", table.name()))?;
             let columns: Vec<Column> = stmt
-                .query_map([], |r| r.get::<_, String>(1))?
-                .filter_map(|name| match name {
-                    Ok(n) if META_COLUMNS.contains(&n.as_str()) => None,
-                    Ok(n) => Some(Ok(Column {
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, bool>(3)?,
+                    ))
+                })?
+                .filter_map(|col| match col {
+                    Ok((n, _, _)) if META_COLUMNS.contains(&n.as_str()) => None,
+                    Ok((n, decl_type, not_null)) => Some(Ok(Column {
                         synced: table.is_synced() && !table.local_columns().contains(&n.as_str()),
                         name: n,
+                        decl_type,
+                        not_null,
+                        references: None,
                     })),
                     Err(e) => Some(Err(e)),
                 })
@@ -100,6 +126,7 @@ impl Schema {
                 columns.first().is_some_and(|c| c.name == "id"),
                 "table {table} must start with its id column"
             );
+            let mut columns = columns;
             let mut stmt = conn.prepare(&format!("PRAGMA foreign_key_list({})", table.name()))?;
             let parents = stmt
                 .query_map([], |r| {
@@ -134,6 +161,13 @@ impl Schema {
                     })
                 })
                 .collect::<rusqlite::Result<Vec<_>>>()?;
+            for fk in &parents {
+                let col = columns
+                    .iter_mut()
+                    .find(|c| c.name == fk.column)
+                    .expect("fk column exists");
+                col.references = Some(fk.parent);
+            }
             let fields = columns
                 .iter()
                 .skip(1)
