@@ -150,6 +150,16 @@ impl LibraryManager {
         &mut self.recorder
     }
 
+    /// Runs `f` on the connection to apply other devices' batches (the merge,
+    /// or booting from a checkpoint), then tells subscribers the library
+    /// changed. Local writes never come this way: they go through the
+    /// recorder.
+    pub fn apply_remote<T>(&mut self, f: impl FnOnce(&mut rusqlite::Connection) -> T) -> T {
+        let value = f(self.recorder.remote_connection());
+        self.notify(LibraryEvent::AlbumsChanged { batch_seq: None });
+        value
+    }
+
     /// A channel that receives an event after every committed write.
     pub fn subscribe(&self) -> mpsc::Receiver<LibraryEvent> {
         let (tx, rx) = mpsc::channel();

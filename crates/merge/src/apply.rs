@@ -122,8 +122,10 @@ pub struct Merger {
     schema: Arc<Schema>,
     self_device: DeviceId,
     devices: DeviceIndex,
+    /// With `cross-check`: every batch this library's state is made of, or
+    /// `None` once it booted from a checkpoint (whose batches may be gone).
     #[cfg(feature = "cross-check")]
-    seen: Vec<Batch>,
+    seen: Option<Vec<Batch>>,
 }
 
 impl Merger {
@@ -134,7 +136,7 @@ impl Merger {
             self_device,
             devices: DeviceIndex::default(),
             #[cfg(feature = "cross-check")]
-            seen: Vec::new(),
+            seen: Some(Vec::new()),
         }
     }
 
@@ -143,7 +145,43 @@ impl Merger {
     /// this merger existed).
     #[cfg(feature = "cross-check")]
     pub fn seed_cross_check(&mut self, batches: Vec<Batch>) {
-        self.seen = batches;
+        self.seen = Some(batches);
+    }
+
+    /// Replaces the synced state with `checkpoint` (see [`Checkpoint::boot`]).
+    pub fn boot(
+        &mut self,
+        conn: &mut Connection,
+        checkpoint: &crate::Checkpoint,
+    ) -> rusqlite::Result<()> {
+        self.devices.clear();
+        #[cfg(feature = "cross-check")]
+        {
+            self.seen = None;
+        }
+        checkpoint.boot(conn, &self.schema, self.self_device)
+    }
+
+    /// Applies this device's own batches again, after booting from a
+    /// checkpoint that does not include them: the local writes made offline
+    /// must survive. Batches the checkpoint already covers change nothing.
+    pub fn reapply_own(&mut self, conn: &mut Connection, batch: &Batch) -> Result<(), MergeError> {
+        assert_eq!(
+            batch.device, self.self_device,
+            "reapply_own takes this device's batches"
+        );
+        let tx = conn.transaction()?;
+        let schema = Arc::clone(&self.schema);
+        let mut apply = Apply {
+            tx: &tx,
+            schema: &schema,
+            devices: &mut self.devices,
+        };
+        for op in &batch.ops {
+            apply.op(op)?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Applies `batch` in one transaction with the advance of its device's
@@ -160,8 +198,8 @@ impl Merger {
             self.devices.clear();
         }
         #[cfg(feature = "cross-check")]
-        if let Ok(Applied { applied: true, .. }) = &result {
-            self.seen.push(batch.clone());
+        if let (Ok(Applied { applied: true, .. }), Some(seen)) = (&result, &mut self.seen) {
+            seen.push(batch.clone());
             self.cross_check(conn);
         }
         result
@@ -169,13 +207,17 @@ impl Merger {
 
     #[cfg(feature = "cross-check")]
     fn cross_check(&self, conn: &Connection) {
+        let seen = self
+            .seen
+            .as_ref()
+            .expect("checked only while the history is known");
         let fast = bae_store::dump_synced(conn, &self.schema).expect("dump for cross-check");
-        let slow = crate::reference::merge(&self.schema, &self.seen);
+        let slow = crate::reference::merge(&self.schema, seen);
         assert_eq!(
             fast.text,
             slow,
             "fast merge diverged from the reference merge after {} batches",
-            self.seen.len()
+            seen.len()
         );
     }
 

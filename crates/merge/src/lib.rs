@@ -24,6 +24,8 @@
 //! writes device-local tables or columns.
 
 mod apply;
+mod checkpoint;
 pub mod reference;
 
 pub use apply::{Applied, MergeError, Merger, cursors};
+pub use checkpoint::{CHECKPOINT_FORMAT_VERSION, Checkpoint, CheckpointError, CheckpointRow};

@@ -118,6 +118,12 @@ impl OpRecorder {
         &self.db
     }
 
+    /// The connection, for applying other devices' batches. Nothing written
+    /// through it is recorded: it is for the merge only.
+    pub fn remote_connection(&mut self) -> &mut Connection {
+        self.db.conn_mut()
+    }
+
     /// The clock that stamps this device's writes.
     pub fn clock(&self) -> &Arc<Clock> {
         &self.clock

@@ -144,3 +144,19 @@ CREATE TABLE sync_local (
     key TEXT PRIMARY KEY NOT NULL,
     value TEXT NOT NULL
 );
+
+-- The last head read from each other device (heads/{device}.json.enc): its
+-- listing ETag, so that an unchanged head is not fetched again, and its
+-- decrypted body (JSON), for status and GC.
+CREATE TABLE sync_heads (
+    device_id BLOB PRIMARY KEY NOT NULL,
+    etag TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+
+-- Images whose bytes this device has uploaded (state 'uploaded') or could
+-- not fetch yet (state 'gap', retried on every pull).
+CREATE TABLE sync_images (
+    id TEXT PRIMARY KEY NOT NULL,
+    state TEXT NOT NULL
+);
