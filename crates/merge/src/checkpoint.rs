@@ -61,13 +61,16 @@ pub struct Checkpoint {
 
 type WireHlc = (u64, [u8; 16]);
 
+/// `(table, id, values, base clock, field clocks)`.
+type WireRow = (String, String, Vec<Value>, WireHlc, Vec<(u8, WireHlc)>);
+
 #[derive(serde::Serialize, serde::Deserialize)]
 struct WireCheckpoint {
     writer: [u8; 16],
     created: WireHlc,
     schema_version: u32,
     cursors: Vec<([u8; 16], u64)>,
-    rows: Vec<(String, String, Vec<Value>, WireHlc, Vec<(u8, WireHlc)>)>,
+    rows: Vec<WireRow>,
     tombstones: Vec<(String, String, WireHlc)>,
     pending: Vec<(String, String, String, Value, WireHlc)>,
 }
