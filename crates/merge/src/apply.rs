@@ -122,10 +122,14 @@ pub struct Merger {
     schema: Arc<Schema>,
     self_device: DeviceId,
     devices: DeviceIndex,
-    /// With `cross-check`: every batch this library's state is made of, or
-    /// `None` once it booted from a checkpoint (whose batches may be gone).
+    /// With `cross-check`: every other device's batch this library's state is
+    /// made of (its own are in its `op_log`), or `None` when that history is
+    /// unknown: the database had merged before this merger existed, or it
+    /// booted from a checkpoint.
     #[cfg(feature = "cross-check")]
     seen: Option<Vec<Batch>>,
+    #[cfg(feature = "cross-check")]
+    seen_decided: bool,
 }
 
 impl Merger {
@@ -137,15 +141,9 @@ impl Merger {
             devices: DeviceIndex::default(),
             #[cfg(feature = "cross-check")]
             seen: Some(Vec::new()),
+            #[cfg(feature = "cross-check")]
+            seen_decided: false,
         }
-    }
-
-    /// With `cross-check`: also check against the reference merge the
-    /// batches this library already held (its own, and those merged before
-    /// this merger existed).
-    #[cfg(feature = "cross-check")]
-    pub fn seed_cross_check(&mut self, batches: Vec<Batch>) {
-        self.seen = Some(batches);
     }
 
     /// Replaces the synced state with `checkpoint` (see [`Checkpoint::boot`]).
@@ -158,6 +156,7 @@ impl Merger {
         #[cfg(feature = "cross-check")]
         {
             self.seen = None;
+            self.seen_decided = true;
         }
         checkpoint.boot(conn, &self.schema, self.self_device)
     }
@@ -191,6 +190,13 @@ impl Merger {
         conn: &mut Connection,
         batch: &Batch,
     ) -> Result<Applied, MergeError> {
+        #[cfg(feature = "cross-check")]
+        if !self.seen_decided {
+            self.seen_decided = true;
+            if !cursors(conn).map(|c| c.is_empty()).unwrap_or(false) {
+                self.seen = None;
+            }
+        }
         let result = self.apply_in_tx(conn, batch);
         if result.is_err() {
             // Device indexes added inside the rolled-back transaction are
@@ -207,17 +213,24 @@ impl Merger {
 
     #[cfg(feature = "cross-check")]
     fn cross_check(&self, conn: &Connection) {
-        let seen = self
+        let mut all = self
             .seen
-            .as_ref()
+            .clone()
             .expect("checked only while the history is known");
+        let mut stmt = conn
+            .prepare("SELECT body FROM op_log ORDER BY seq")
+            .expect("read own batches");
+        let own = stmt
+            .query_map([], |r| r.get::<_, Vec<u8>>(0))
+            .expect("read own batches");
+        all.extend(own.map(|b| Batch::decode(&b.expect("own batch")).expect("own batches decode")));
         let fast = bae_store::dump_synced(conn, &self.schema).expect("dump for cross-check");
-        let slow = crate::reference::merge(&self.schema, seen);
+        let slow = crate::reference::merge(&self.schema, &all);
         assert_eq!(
             fast.text,
             slow,
             "fast merge diverged from the reference merge after {} batches",
-            seen.len()
+            all.len()
         );
     }
 

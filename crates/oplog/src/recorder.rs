@@ -177,6 +177,30 @@ impl OpRecorder {
         .collect()
     }
 
+    /// This device's batches with a seq above `seq`, pushed or not, in order.
+    pub fn stored_after(&self, seq: u64) -> rusqlite::Result<Vec<StoredBatch>> {
+        let mut stmt = self
+            .db
+            .conn()
+            .prepare_cached("SELECT seq, body FROM op_log WHERE seq > ? ORDER BY seq")?;
+        stmt.query_map([seq], |r| {
+            Ok(StoredBatch {
+                seq: r.get(0)?,
+                body: r.get(1)?,
+            })
+        })?
+        .collect()
+    }
+
+    /// The seq of this device's last batch marked pushed (0 for none).
+    pub fn last_pushed_seq(&self) -> rusqlite::Result<u64> {
+        self.db.conn().query_row(
+            "SELECT coalesce(max(seq), 0) FROM op_log WHERE pushed = 1",
+            [],
+            |r| r.get(0),
+        )
+    }
+
     /// The stored batch `seq`, if this device still has it.
     pub fn stored(&self, seq: u64) -> rusqlite::Result<Option<StoredBatch>> {
         self.db

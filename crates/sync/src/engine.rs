@@ -1,0 +1,793 @@
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bae_bucket::{Bucket, ObjectKey, PutOutcome};
+use bae_crypto::LibraryKey;
+use bae_hlc::DeviceId;
+use bae_library::LibraryManager;
+use bae_merge::{Checkpoint, MergeError, Merger};
+use bae_oplog::{Action, Batch};
+use bae_store::{SCHEMA_VERSION, Table};
+use bytes::Bytes;
+
+use crate::{CheckpointMeta, Head, ImageStore, SyncError, layout};
+
+/// A library shared between the app (local writes) and sync. Sync holds the
+/// lock only for database work, never across a bucket request.
+pub type SharedLibrary = Arc<Mutex<LibraryManager>>;
+
+/// Tunables of the sync engine.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    /// Write a checkpoint after this many ops were pushed or pulled since
+    /// the last one.
+    pub checkpoint_every_ops: u64,
+    /// How long a checkpoint's covered batches, and a silent device's head,
+    /// are kept before GC may collect them.
+    pub gc_grace_period_ms: u64,
+}
+
+impl Default for SyncConfig {
+    fn default() -> SyncConfig {
+        SyncConfig {
+            checkpoint_every_ops: 10_000,
+            gc_grace_period_ms: 30 * 24 * 60 * 60 * 1000,
+        }
+    }
+}
+
+/// Where encryption nonces come from. Injected so that a simulation is
+/// reproducible from its seed.
+pub trait NonceSource: Send + Sync + fmt::Debug {
+    /// A fresh 24-byte base nonce; never the same twice under one key.
+    fn nonce(&mut self) -> [u8; 24];
+}
+
+/// Nonces from libsodium's random generator.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RandomNonces;
+
+impl NonceSource for RandomNonces {
+    fn nonce(&mut self) -> [u8; 24] {
+        bae_crypto::random_nonce()
+    }
+}
+
+/// Nonces from a seeded counter (distinct for distinct seeds and calls), for
+/// the simulation only.
+#[derive(Debug, Clone)]
+pub struct SeededNonces {
+    seed: u64,
+    counter: u64,
+}
+
+impl SeededNonces {
+    /// Nonces derived from `seed`.
+    pub fn new(seed: u64) -> SeededNonces {
+        SeededNonces { seed, counter: 0 }
+    }
+}
+
+impl NonceSource for SeededNonces {
+    fn nonce(&mut self) -> [u8; 24] {
+        self.counter += 1;
+        let mut n = [0u8; 24];
+        n[..8].copy_from_slice(&self.seed.to_le_bytes());
+        n[8..16].copy_from_slice(&self.counter.to_le_bytes());
+        n
+    }
+}
+
+/// What a push did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushReport {
+    /// Batches uploaded (or found already uploaded) and marked pushed.
+    pub batches: usize,
+    /// Image objects uploaded.
+    pub images: usize,
+    /// Whether the head was rewritten.
+    pub head_written: bool,
+}
+
+/// What a pull did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PullReport {
+    /// Heads downloaded because their listing ETag changed.
+    pub heads_fetched: usize,
+    /// Batches merged.
+    pub batches_applied: usize,
+    /// Image objects downloaded.
+    pub images_fetched: usize,
+    /// Images whose bytes are not in the bucket yet.
+    pub image_gaps: usize,
+    /// Streams that stopped, and why (a newer schema, a tampered object).
+    pub stopped: Vec<(DeviceId, String)>,
+    /// The checkpoint booted from, if the pull had to.
+    pub booted_from: Option<String>,
+}
+
+/// What a GC did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// Batch objects deleted.
+    pub batches_deleted: usize,
+    /// Checkpoints deleted (data and metadata).
+    pub checkpoints_deleted: usize,
+    /// Heads of long-gone devices deleted.
+    pub heads_deleted: usize,
+}
+
+/// One device's sync engine: push, pull, checkpoint, GC, bootstrap.
+pub struct Syncer {
+    bucket: Arc<dyn Bucket>,
+    key: LibraryKey,
+    images: ImageStore,
+    config: SyncConfig,
+    nonces: Box<dyn NonceSource>,
+    merger: Option<Merger>,
+    own_head_checked: bool,
+    boot_checked: bool,
+    head_dirty: bool,
+    ops_since_checkpoint: u64,
+    /// Streams stopped at the last pull, and why.
+    pub(crate) stopped: BTreeMap<DeviceId, String>,
+    /// Devices whose clocks were refused as too far ahead.
+    pub(crate) skewed: BTreeMap<DeviceId, String>,
+}
+
+impl fmt::Debug for Syncer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Syncer")
+            .field("bucket", &self.bucket)
+            .field("images", &self.images)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock(lib: &SharedLibrary) -> MutexGuard<'_, LibraryManager> {
+    lib.lock().expect("library mutex poisoned")
+}
+
+impl Syncer {
+    /// A sync engine for one library on one bucket.
+    pub fn new(
+        bucket: Arc<dyn Bucket>,
+        key: LibraryKey,
+        images: ImageStore,
+        config: SyncConfig,
+        nonces: Box<dyn NonceSource>,
+    ) -> Syncer {
+        Syncer {
+            bucket,
+            key,
+            images,
+            config,
+            nonces,
+            merger: None,
+            own_head_checked: false,
+            boot_checked: false,
+            head_dirty: true,
+            ops_since_checkpoint: 0,
+            stopped: BTreeMap::new(),
+            skewed: BTreeMap::new(),
+        }
+    }
+
+    /// The bucket.
+    pub fn bucket(&self) -> &Arc<dyn Bucket> {
+        &self.bucket
+    }
+
+    /// The local image store.
+    pub fn images(&self) -> &ImageStore {
+        &self.images
+    }
+
+    /// Ops pushed or pulled since the last checkpoint this engine wrote.
+    pub fn ops_since_checkpoint(&self) -> u64 {
+        self.ops_since_checkpoint
+    }
+
+    fn seal(&mut self, key: &ObjectKey, plaintext: &[u8], padded: bool) -> Bytes {
+        let nonce = self.nonces.nonce();
+        let sealed = if padded {
+            bae_crypto::encrypt_padded(&self.key, key.as_str(), plaintext, nonce)
+        } else {
+            bae_crypto::encrypt(&self.key, key.as_str(), plaintext, nonce)
+        };
+        Bytes::from(sealed)
+    }
+
+    async fn open(&self, key: &ObjectKey, padded: bool) -> Result<Vec<u8>, SyncError> {
+        let sealed = self.bucket.get(key).await?;
+        let opened = if padded {
+            bae_crypto::decrypt_padded(&self.key, key.as_str(), &sealed)
+        } else {
+            bae_crypto::decrypt(&self.key, key.as_str(), &sealed)
+        };
+        opened.map_err(|source| SyncError::Tampered {
+            path: key.as_str().to_owned(),
+            source,
+        })
+    }
+
+    fn merger<'a>(merger: &'a mut Option<Merger>, lib: &LibraryManager) -> &'a mut Merger {
+        merger.get_or_insert_with(|| Merger::new(lib.database().schema().clone(), lib.device_id()))
+    }
+
+    async fn read_head(&self, key: &ObjectKey) -> Result<Option<Head>, SyncError> {
+        match self.open(key, true).await {
+            Ok(body) => {
+                let head: Head =
+                    serde_json::from_slice(&body).map_err(|e| SyncError::Malformed {
+                        path: key.as_str().to_owned(),
+                        reason: e.to_string(),
+                    })?;
+                if layout::head(head.device_id) != *key {
+                    return Err(SyncError::Malformed {
+                        path: key.as_str().to_owned(),
+                        reason: format!(
+                            "head of device {} stored under another device's key",
+                            head.device_id
+                        ),
+                    });
+                }
+                Ok(Some(head))
+            }
+            Err(SyncError::Bucket(e)) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Pushes: image bytes first, then every unpushed batch in seq order
+    /// (each marked pushed only after its upload succeeded), then the head.
+    pub async fn push(&mut self, lib: &SharedLibrary) -> Result<PushReport, SyncError> {
+        let (device, local_seq, unpushed) = {
+            let l = lock(lib);
+            (
+                l.device_id(),
+                l.recorder().next_seq() - 1,
+                l.recorder().unpushed()?,
+            )
+        };
+        if !self.own_head_checked {
+            // A head ahead of every batch this database wrote means the
+            // database is older than this device's history in the bucket.
+            if let Some(head) = self.read_head(&layout::head(device)).await?
+                && head.seq > local_seq
+            {
+                return Err(SyncError::RestoredFromBackup {
+                    device,
+                    bucket_seq: head.seq,
+                    local_seq,
+                });
+            }
+            self.own_head_checked = true;
+        }
+        let mut report = PushReport::default();
+        for stored in unpushed {
+            let batch = Batch::decode(&stored.body).expect("this device's own batches decode");
+            for op in &batch.ops {
+                if op.table == Table::LibraryImages && matches!(op.action, Action::Insert(_)) {
+                    report.images += self.upload_image(lib, &op.row_id, batch.seq).await?;
+                }
+            }
+            let key = layout::batch(device, stored.seq);
+            let sealed = self.seal(&key, &stored.body, true);
+            if self.bucket.put_if_absent(&key, sealed).await? == PutOutcome::AlreadyExists {
+                // Uploaded before a crash, or someone else's batch under our
+                // id: only the first is harmless.
+                if self.open(&key, true).await? != stored.body {
+                    return Err(SyncError::SeqConflict {
+                        device,
+                        seq: stored.seq,
+                    });
+                }
+            }
+            lock(lib).recorder_mut().mark_pushed(stored.seq)?;
+            report.batches += 1;
+            self.ops_since_checkpoint += batch.ops.len() as u64;
+            self.head_dirty = true;
+        }
+        if self.head_dirty {
+            self.write_head(lib).await?;
+            report.head_written = true;
+        }
+        Ok(report)
+    }
+
+    /// Uploads an image's bytes unless already done; returns 1 if uploaded.
+    async fn upload_image(
+        &mut self,
+        lib: &SharedLibrary,
+        image_id: &str,
+        seq: u64,
+    ) -> Result<usize, SyncError> {
+        let done: Option<String> = lock(lib)
+            .database()
+            .conn()
+            .query_row(
+                "SELECT state FROM sync_images WHERE id = ?",
+                [image_id],
+                |r| r.get(0),
+            )
+            .map(Some)
+            .or_else(|e| {
+                if e == rusqlite::Error::QueryReturnedNoRows {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            })?;
+        if done.as_deref() == Some("uploaded") {
+            return Ok(0);
+        }
+        let Some(bytes) = self.images.get(image_id)? else {
+            return Err(SyncError::ImageBytesMissing {
+                seq,
+                image_id: image_id.to_owned(),
+                dir: self.images.dir().display().to_string(),
+            });
+        };
+        let key = layout::image(image_id);
+        let sealed = self.seal(&key, &bytes, false);
+        self.bucket.put_if_absent(&key, sealed).await?;
+        lock(lib).database().conn().execute(
+            "INSERT INTO sync_images (id, state) VALUES (?, 'uploaded') \
+             ON CONFLICT (id) DO UPDATE SET state = 'uploaded'",
+            [image_id],
+        )?;
+        Ok(1)
+    }
+
+    async fn write_head(&mut self, lib: &SharedLibrary) -> Result<(), SyncError> {
+        let head = {
+            let l = lock(lib);
+            let seq = l.recorder().last_pushed_seq()?;
+            let hlc = match l.recorder().stored(seq)? {
+                Some(b) => Batch::decode(&b.body)
+                    .expect("own batches decode")
+                    .ops
+                    .last()
+                    .map(|op| op.hlc),
+                None => None,
+            };
+            Head {
+                device_id: l.device_id(),
+                seq,
+                hlc,
+                last_sync_ms: l.recorder().clock().wall_ms(),
+                cursors: bae_merge::cursors(l.database().conn())?,
+                schema_version: SCHEMA_VERSION,
+            }
+        };
+        let key = layout::head(head.device_id);
+        let body = serde_json::to_vec(&head).expect("heads serialize");
+        let sealed = self.seal(&key, &body, true);
+        self.bucket.put(&key, sealed).await?;
+        self.head_dirty = false;
+        Ok(())
+    }
+
+    /// Pulls: one listing of `heads/`, a download of each head whose ETag
+    /// changed, then every missing batch of each device in seq order, each
+    /// merged in its own transaction with its cursor. An idle poll is one
+    /// request. A stream that cannot go on (a tampered object, a newer
+    /// schema) stops at that batch, is reported, and the others go on.
+    pub async fn pull(&mut self, lib: &SharedLibrary) -> Result<PullReport, SyncError> {
+        let mut report = PullReport::default();
+        let device = lock(lib).device_id();
+        if !self.boot_checked {
+            self.boot_checked = true;
+            let fresh = bae_merge::cursors(lock(lib).database().conn())?.is_empty();
+            if fresh && let Some(meta) = self.newest_checkpoint().await? {
+                self.boot_from(lib, &meta).await?;
+                report.booted_from = Some(meta.id);
+            }
+        }
+        let listing = self.bucket.list_all(layout::HEADS).await?;
+        let known = self.known_heads(lib)?;
+        for object in listing {
+            let Some(dev) = layout::parse_head(object.key.as_str()) else {
+                continue;
+            };
+            if dev == device {
+                continue;
+            }
+            if object.etag.is_some()
+                && known.get(&dev).map(|(etag, _)| etag) == object.etag.as_ref()
+            {
+                continue;
+            }
+            let Some(head) = self.read_head(&object.key).await? else {
+                continue;
+            };
+            let body = serde_json::to_string(&head).expect("heads serialize");
+            lock(lib).database().conn().execute(
+                "INSERT INTO sync_heads (device_id, etag, body) VALUES (?, ?, ?) \
+                 ON CONFLICT (device_id) DO UPDATE SET etag = excluded.etag, body = excluded.body",
+                (
+                    dev.as_bytes().as_slice(),
+                    object.etag.unwrap_or_default(),
+                    body,
+                ),
+            )?;
+            report.heads_fetched += 1;
+        }
+        self.stopped.clear();
+        let mut new_images: BTreeSet<String> = BTreeSet::new();
+        let mut all_images = report.booted_from.is_some();
+        'restart: loop {
+            let heads = self.known_heads(lib)?;
+            let cursors = bae_merge::cursors(lock(lib).database().conn())?;
+            for (dev, (_, head)) in &heads {
+                let mut seq = cursors.get(dev).copied().unwrap_or(0) + 1;
+                while seq <= head.seq {
+                    let key = layout::batch(*dev, seq);
+                    let body = match self.open(&key, true).await {
+                        Ok(body) => body,
+                        Err(SyncError::Bucket(e)) if e.is_not_found() => {
+                            // Collected by GC: only a checkpoint covering it
+                            // can bring this device up to date.
+                            let meta = self.newest_checkpoint().await?;
+                            match meta {
+                                Some(meta)
+                                    if meta.cursors.get(dev).copied().unwrap_or(0) >= seq =>
+                                {
+                                    self.boot_from(lib, &meta).await?;
+                                    report.booted_from = Some(meta.id);
+                                    all_images = true;
+                                    continue 'restart;
+                                }
+                                _ => return Err(SyncError::Unrecoverable { device: *dev, seq }),
+                            }
+                        }
+                        Err(e @ SyncError::Tampered { .. }) => {
+                            self.stop(&mut report, *dev, e.to_string());
+                            break;
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    let batch = match Batch::decode(&body) {
+                        Ok(b) if b.device == *dev && b.seq == seq => b,
+                        Ok(b) => {
+                            let reason =
+                                format!("{key} holds batch {} of device {}", b.seq, b.device);
+                            self.stop(&mut report, *dev, reason);
+                            break;
+                        }
+                        Err(e) => {
+                            self.stop(&mut report, *dev, format!("{key}: {e}"));
+                            break;
+                        }
+                    };
+                    let applied = {
+                        let mut l = lock(lib);
+                        let merger = Self::merger(&mut self.merger, &l);
+                        let applied = l.apply_remote(|conn| merger.apply_batch(conn, &batch));
+                        if let Ok(a) = &applied
+                            && let Some(max) = a.max_hlc
+                            && let Err(e) = l.recorder().clock().observe(max)
+                        {
+                            self.skewed.insert(*dev, e.to_string());
+                        }
+                        applied
+                    };
+                    match applied {
+                        Ok(_) => {
+                            report.batches_applied += 1;
+                            self.ops_since_checkpoint += batch.ops.len() as u64;
+                            self.head_dirty = true;
+                            for op in &batch.ops {
+                                if op.table == Table::LibraryImages {
+                                    new_images.insert(op.row_id.clone());
+                                }
+                            }
+                        }
+                        Err(
+                            e @ (MergeError::SchemaTooNew { .. } | MergeError::InvalidOp { .. }),
+                        ) => {
+                            self.stop(&mut report, *dev, e.to_string());
+                            break;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                    seq += 1;
+                }
+            }
+            break;
+        }
+        self.fetch_images(lib, new_images, all_images, &mut report)
+            .await?;
+        Ok(report)
+    }
+
+    fn stop(&mut self, report: &mut PullReport, device: DeviceId, reason: String) {
+        tracing::warn!(%device, %reason, "stream stopped");
+        report.stopped.push((device, reason.clone()));
+        self.stopped.insert(device, reason);
+    }
+
+    /// The heads last read from other devices: `device -> (etag, head)`.
+    fn known_heads(
+        &self,
+        lib: &SharedLibrary,
+    ) -> Result<BTreeMap<DeviceId, (String, Head)>, SyncError> {
+        let l = lock(lib);
+        let mut stmt = l
+            .database()
+            .conn()
+            .prepare("SELECT device_id, etag, body FROM sync_heads")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (id, etag, body) = row?;
+            let head: Head = serde_json::from_str(&body).expect("stored heads were validated");
+            let bytes: [u8; 16] = id.try_into().expect("device ids are 16 bytes");
+            out.insert(DeviceId::from_bytes(bytes), (etag, head));
+        }
+        Ok(out)
+    }
+
+    /// Downloads the bytes of images this device lacks: those named by the
+    /// batches just merged (every image, after booting from a checkpoint)
+    /// and the gaps of earlier pulls. Bytes not in the bucket yet are a gap, retried
+    /// on the next pull; the library works without them.
+    async fn fetch_images(
+        &mut self,
+        lib: &SharedLibrary,
+        mut candidates: BTreeSet<String>,
+        all: bool,
+        report: &mut PullReport,
+    ) -> Result<(), SyncError> {
+        {
+            let l = lock(lib);
+            let conn = l.database().conn();
+            let mut stmt = conn.prepare("SELECT id FROM sync_images WHERE state = 'gap'")?;
+            for id in stmt.query_map([], |r| r.get::<_, String>(0))? {
+                candidates.insert(id?);
+            }
+            if all {
+                let mut stmt = conn.prepare("SELECT id FROM library_images")?;
+                for id in stmt.query_map([], |r| r.get::<_, String>(0))? {
+                    candidates.insert(id?);
+                }
+            }
+        }
+        for id in candidates {
+            let visible =
+                bae_store::row_exists(lock(lib).database().conn(), Table::LibraryImages, &id)?;
+            if !visible || self.images.get(&id)?.is_some() {
+                lock(lib).database().conn().execute(
+                    "DELETE FROM sync_images WHERE id = ? AND state = 'gap'",
+                    [&id],
+                )?;
+                continue;
+            }
+            match self.open(&layout::image(&id), false).await {
+                Ok(bytes) => {
+                    self.images.put(&id, &bytes)?;
+                    lock(lib)
+                        .database()
+                        .conn()
+                        .execute("DELETE FROM sync_images WHERE id = ?", [&id])?;
+                    report.images_fetched += 1;
+                }
+                Err(SyncError::Bucket(e)) if e.is_not_found() => {
+                    lock(lib).database().conn().execute(
+                        "INSERT INTO sync_images (id, state) VALUES (?, 'gap') ON CONFLICT (id) DO NOTHING",
+                        [&id],
+                    )?;
+                    report.image_gaps += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Pushes, then writes a checkpoint of everything this device has
+    /// applied: data first, then its metadata, which makes it usable.
+    pub async fn checkpoint(&mut self, lib: &SharedLibrary) -> Result<CheckpointMeta, SyncError> {
+        self.push(lib).await?;
+        let checkpoint = {
+            let l = lock(lib);
+            let created = l.recorder().clock().now();
+            let own_seq = l.recorder().next_seq() - 1;
+            Checkpoint::export(l.database().conn(), l.database().schema(), created, own_seq)?
+        };
+        let id = checkpoint.created.to_string();
+        let data_key = layout::checkpoint_data(&id);
+        let data = self.seal(&data_key, &checkpoint.encode(), false);
+        let data_len = data.len() as u64;
+        self.bucket.put_if_absent(&data_key, data).await?;
+        let meta = CheckpointMeta {
+            id: id.clone(),
+            created: checkpoint.created,
+            cursors: checkpoint.cursors,
+            data_len,
+            schema_version: checkpoint.schema_version,
+        };
+        let meta_key = layout::checkpoint_meta(&id);
+        let body = serde_json::to_vec(&meta).expect("metadata serializes");
+        let sealed = self.seal(&meta_key, &body, true);
+        self.bucket.put_if_absent(&meta_key, sealed).await?;
+        self.ops_since_checkpoint = 0;
+        Ok(meta)
+    }
+
+    /// Every complete checkpoint's metadata, oldest first. A checkpoint
+    /// whose metadata is missing, unreadable or names a data object of
+    /// another size is torn and left out.
+    pub async fn checkpoints(&self) -> Result<Vec<CheckpointMeta>, SyncError> {
+        let listing = self.bucket.list_all(layout::CHECKPOINTS).await?;
+        let sizes: BTreeMap<&str, u64> = listing
+            .iter()
+            .filter_map(|o| layout::parse_checkpoint_data(o.key.as_str()).map(|id| (id, o.size)))
+            .collect();
+        let mut metas = Vec::new();
+        for object in &listing {
+            let Some(id) = layout::parse_checkpoint_meta(object.key.as_str()) else {
+                continue;
+            };
+            let meta: CheckpointMeta = match self.open(&object.key, true).await {
+                Ok(body) => match serde_json::from_slice(&body) {
+                    Ok(meta) => meta,
+                    Err(e) => {
+                        tracing::warn!(id, error = %e, "unreadable checkpoint metadata");
+                        continue;
+                    }
+                },
+                Err(SyncError::Tampered { path, source }) => {
+                    tracing::warn!(path, error = %source, "checkpoint metadata failed authentication");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if meta.id != id || sizes.get(id) != Some(&meta.data_len) {
+                tracing::warn!(id, "torn checkpoint: data missing or of the wrong size");
+                continue;
+            }
+            metas.push(meta);
+        }
+        Ok(metas)
+    }
+
+    async fn newest_checkpoint(&self) -> Result<Option<CheckpointMeta>, SyncError> {
+        Ok(self.checkpoints().await?.pop())
+    }
+
+    /// Replaces the synced state with a checkpoint, then applies this
+    /// device's own batches it does not cover again, so nothing written
+    /// offline is lost.
+    pub async fn boot_from(
+        &mut self,
+        lib: &SharedLibrary,
+        meta: &CheckpointMeta,
+    ) -> Result<(), SyncError> {
+        let unusable = |reason: String| SyncError::CheckpointUnusable {
+            id: meta.id.clone(),
+            reason,
+        };
+        let body = self.open(&layout::checkpoint_data(&meta.id), false).await?;
+        let schema = lock(lib).database().schema().clone();
+        let checkpoint = Checkpoint::decode(&body, &schema).map_err(|e| unusable(e.to_string()))?;
+        if checkpoint.cursors != meta.cursors || checkpoint.created != meta.created {
+            return Err(unusable("its metadata does not match its data".to_owned()));
+        }
+        let mut l = lock(lib);
+        let own = l.device_id();
+        let covered = checkpoint.cursors.get(&own).copied().unwrap_or(0);
+        let mine: Vec<Batch> = l
+            .recorder()
+            .stored_after(covered)?
+            .iter()
+            .map(|b| Batch::decode(&b.body).expect("own batches decode"))
+            .collect();
+        let merger = Self::merger(&mut self.merger, &l);
+        l.apply_remote(|conn| -> Result<(), SyncError> {
+            merger.boot(conn, &checkpoint)?;
+            for batch in &mine {
+                merger.reapply_own(conn, batch)?;
+            }
+            Ok(())
+        })?;
+        // Adopting our own checkpoint's clock is always safe; another
+        // device's may be refused as too far ahead, like any remote clock.
+        if let Err(e) = l.recorder().clock().observe(checkpoint.created) {
+            self.skewed.insert(checkpoint.writer, e.to_string());
+        }
+        self.head_dirty = true;
+        Ok(())
+    }
+
+    /// Collects what no device needs any more: batches covered by a
+    /// checkpoint older than the grace period, unless a head seen within the
+    /// grace period shows a cursor below them; checkpoints older than that
+    /// one; and heads of devices silent for longer than the grace period
+    /// whose batches are all covered.
+    pub async fn gc(&mut self, lib: &SharedLibrary) -> Result<GcReport, SyncError> {
+        let now_ms = lock(lib).recorder().clock().wall_ms();
+        let grace = self.config.gc_grace_period_ms;
+        let mut report = GcReport::default();
+        let metas = self.checkpoints().await?;
+        let Some(base) = metas
+            .iter()
+            .rev()
+            .find(|m| m.created.wall_ms().saturating_add(grace) <= now_ms)
+            .cloned()
+        else {
+            return Ok(report);
+        };
+        let mut heads = Vec::new();
+        for object in self.bucket.list_all(layout::HEADS).await? {
+            if let Some(head) = self.read_head(&object.key).await? {
+                heads.push(head);
+            }
+        }
+        let live: Vec<&Head> = heads
+            .iter()
+            .filter(|h| h.last_sync_ms.saturating_add(grace) >= now_ms)
+            .collect();
+        for (device, covered) in &base.cursors {
+            let needed = live
+                .iter()
+                .filter(|h| h.device_id != *device)
+                .map(|h| h.cursors.get(device).copied().unwrap_or(0))
+                .min()
+                .unwrap_or(u64::MAX);
+            let bound = (*covered).min(needed);
+            for object in self.bucket.list_all(&layout::ops_prefix(*device)).await? {
+                if layout::parse_batch(*device, object.key.as_str()).is_some_and(|seq| seq <= bound)
+                {
+                    self.bucket.delete(&object.key).await?;
+                    report.batches_deleted += 1;
+                }
+            }
+        }
+        for old in metas.iter().filter(|m| m.id < base.id) {
+            self.bucket
+                .delete(&layout::checkpoint_meta(&old.id))
+                .await?;
+            self.bucket
+                .delete(&layout::checkpoint_data(&old.id))
+                .await?;
+            report.checkpoints_deleted += 1;
+        }
+        let own = lock(lib).device_id();
+        for head in &heads {
+            let silent = head.last_sync_ms.saturating_add(grace) < now_ms;
+            let covered = base.cursors.get(&head.device_id).copied().unwrap_or(0) >= head.seq;
+            if silent && covered && head.device_id != own {
+                self.bucket.delete(&layout::head(head.device_id)).await?;
+                report.heads_deleted += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Push, pull, and push the head again (so it shows the new cursors);
+    /// then a checkpoint if enough ops went by.
+    pub async fn sync(
+        &mut self,
+        lib: &SharedLibrary,
+    ) -> Result<(PushReport, PullReport), SyncError> {
+        let pushed = self.push(lib).await?;
+        let pulled = self.pull(lib).await?;
+        if self.head_dirty {
+            self.write_head(lib).await?;
+        }
+        if self.ops_since_checkpoint >= self.config.checkpoint_every_ops {
+            self.checkpoint(lib).await?;
+        }
+        Ok((pushed, pulled))
+    }
+}

@@ -1,0 +1,246 @@
+//! Tampered objects are rejected with a typed error, nothing of them is
+//! applied, and the device keeps syncing everything else.
+
+mod common;
+
+use std::sync::Arc;
+
+use bae_bucket::{Bucket, MemoryBucket, ObjectKey};
+use bae_hlc::ManualClock;
+use bae_sync::layout;
+use bytes::Bytes;
+use common::*;
+
+/// Two writers and a reader: the writer `a`'s batch 2 gets `tamper`ed;
+/// `b`'s stream must still arrive, and `a`'s must stop before batch 2.
+async fn check(tamper: impl Fn(&MemoryBucket, bae_hlc::DeviceId), expect: &str) {
+    let bucket = MemoryBucket::new();
+    let clock = ManualClock::new(T0);
+    let shared: Arc<dyn Bucket> = Arc::new(bucket.clone());
+    let mut a = Device::new(1, shared.clone(), &clock);
+    let mut b = Device::new(2, shared.clone(), &clock);
+    let mut reader = Device::new(3, shared.clone(), &clock);
+    a.import("first", 1);
+    a.import("second (tampered)", 1);
+    a.import("third", 1);
+    b.import("from b", 1);
+    a.sync().await;
+    b.sync().await;
+    tamper(&bucket, a.id());
+    let report = reader.syncer.pull(&reader.lib).await.unwrap();
+    assert_eq!(report.stopped.len(), 1, "{report:?}");
+    assert_eq!(report.stopped[0].0, a.id());
+    assert!(
+        report.stopped[0].1.contains(expect),
+        "{expect:?} not in {:?}",
+        report.stopped[0].1
+    );
+    let titles: Vec<String> = reader.with(|l| {
+        let mut stmt = l
+            .database()
+            .conn()
+            .prepare("SELECT title FROM albums ORDER BY title")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    });
+    assert_eq!(
+        titles,
+        ["first", "from b"],
+        "a's stream stops before the bad batch; b's arrives"
+    );
+    let cursors = reader.with(|l| bae_merge::cursors(l.database().conn()).unwrap());
+    assert_eq!(cursors[&a.id()], 1);
+}
+
+async fn get(bucket: &MemoryBucket, key: &ObjectKey) -> Vec<u8> {
+    bucket.get(key).await.unwrap().to_vec()
+}
+
+async fn put(bucket: &MemoryBucket, key: &ObjectKey, bytes: Vec<u8>) {
+    bucket.put(key, Bytes::from(bytes)).await.unwrap();
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_flipped_byte_is_rejected() {
+    check(
+        |bucket, a| {
+            let key = layout::batch(a, 2);
+            let mut bytes = block_on(get(bucket, &key));
+            let mid = bytes.len() / 2;
+            bytes[mid] ^= 0x01;
+            block_on(put(bucket, &key, bytes));
+        },
+        "failed authentication",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn an_object_moved_to_another_path_is_rejected() {
+    // Batch 3 put where batch 2 belongs: a replay under another seq.
+    check(
+        |bucket, a| {
+            let bytes = block_on(get(bucket, &layout::batch(a, 3)));
+            block_on(put(bucket, &layout::batch(a, 2), bytes));
+        },
+        "failed authentication",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_truncated_object_is_rejected() {
+    check(
+        |bucket, a| {
+            let key = layout::batch(a, 2);
+            let mut bytes = block_on(get(bucket, &key));
+            bytes.truncate(bytes.len() - 5);
+            block_on(put(bucket, &key, bytes));
+        },
+        "failed authentication",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn an_object_under_another_key_is_rejected() {
+    // Encrypted by someone with another library key, at the right path.
+    check(
+        |bucket, a| {
+            let key = layout::batch(a, 2);
+            let foreign = bae_crypto::encrypt_padded(
+                &bae_crypto::LibraryKey::from_bytes([9; 32]),
+                key.as_str(),
+                b"BAEB\x01",
+                [0; 24],
+            );
+            block_on(put(bucket, &key, foreign));
+        },
+        "failed authentication",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_head_under_another_device_is_rejected() {
+    let bucket = MemoryBucket::new();
+    let clock = ManualClock::new(T0);
+    let mut a = Device::new(1, Arc::new(bucket.clone()), &clock);
+    let mut reader = Device::new(3, Arc::new(bucket.clone()), &clock);
+    a.import("x", 1);
+    a.sync().await;
+    let bytes = bucket.get(&layout::head(a.id())).await.unwrap();
+    bucket
+        .put(&layout::head(bae_hlc::DeviceId::from_bytes([5; 16])), bytes)
+        .await
+        .unwrap();
+    let err = reader.syncer.pull(&reader.lib).await.unwrap_err();
+    assert!(err.to_string().contains("failed authentication"), "{err}");
+    assert_eq!(reader.rows(), 0, "nothing applied");
+}
+
+#[tokio::test]
+async fn the_bucket_holds_no_plaintext() {
+    let bucket = MemoryBucket::new();
+    let clock = ManualClock::new(T0);
+    let mut a = Device::new(1, Arc::new(bucket.clone()), &clock);
+    a.import("A Love Supreme", 4);
+    a.sync().await;
+    a.syncer.checkpoint(&a.lib).await.unwrap();
+    for object in bucket.list_all("").await.unwrap() {
+        let bytes = bucket.get(&object.key).await.unwrap();
+        for needle in ["A Love Supreme", "artist", "CD", "tracks"] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{needle:?} in {}",
+                object.key
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_database_restored_from_backup_refuses_to_push() {
+    let bucket = MemoryBucket::new();
+    let clock = ManualClock::new(T0);
+    let mut a = Device::new(1, Arc::new(bucket.clone()), &clock);
+    a.import("one", 1);
+    a.import("two", 1);
+    a.sync().await;
+    // The same device id with an older database: it wrote only one batch.
+    let mut restored = Device::new(1, Arc::new(bucket.clone()), &clock);
+    restored.import("only", 1);
+    let err = restored.syncer.push(&restored.lib).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            bae_sync::SyncError::RestoredFromBackup {
+                bucket_seq: 2,
+                local_seq: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // Nothing of the old history was overwritten.
+    let first = bucket.get(&layout::batch(a.id(), 1)).await.unwrap();
+    let mut reader = Device::new(3, Arc::new(bucket.clone()), &clock);
+    reader.sync().await;
+    assert_eq!(reader.rows(), a.rows());
+    assert_eq!(bucket.get(&layout::batch(a.id(), 1)).await.unwrap(), first);
+}
+
+#[tokio::test]
+async fn a_newer_schema_stops_only_that_stream() {
+    let bucket = MemoryBucket::new();
+    let clock = ManualClock::new(T0);
+    let shared: Arc<dyn Bucket> = Arc::new(bucket.clone());
+    let mut a = Device::new(1, shared.clone(), &clock);
+    let mut b = Device::new(2, shared.clone(), &clock);
+    let mut reader = Device::new(3, shared.clone(), &clock);
+    a.import("a", 1);
+    b.import("b", 1);
+    a.sync().await;
+    b.sync().await;
+    // Rewrite a's batch 1 as if written by a newer bae (properly encrypted).
+    let key = layout::batch(a.id(), 1);
+    let body = bae_crypto::decrypt_padded(
+        &common::key(),
+        key.as_str(),
+        &bucket.get(&key).await.unwrap(),
+    )
+    .unwrap();
+    let mut batch = bae_oplog::Batch::decode(&body).unwrap();
+    batch.schema_version += 1;
+    let sealed = bae_crypto::encrypt_padded(&common::key(), key.as_str(), &batch.encode(), [3; 24]);
+    bucket.put(&key, Bytes::from(sealed)).await.unwrap();
+    let report = reader.syncer.pull(&reader.lib).await.unwrap();
+    assert_eq!(report.stopped.len(), 1);
+    assert!(
+        report.stopped[0].1.contains("update bae"),
+        "{:?}",
+        report.stopped
+    );
+    let titles: Vec<String> = reader.with(|l| {
+        let mut stmt = l
+            .database()
+            .conn()
+            .prepare("SELECT title FROM albums")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    });
+    assert_eq!(titles, ["b"], "b's stream arrived, a's stopped");
+    // The stream is kept, not skipped: the next pull tries again.
+    let again = reader.syncer.pull(&reader.lib).await.unwrap();
+    assert_eq!(again.stopped.len(), 1);
+}
