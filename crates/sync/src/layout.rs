@@ -6,6 +6,7 @@
 //! checkpoints/{id}.enc                 checkpoint data, written once
 //! checkpoints/{id}.meta.enc            checkpoint metadata, written after the data
 //! images/{ab}/{cd}/{image_id}          image bytes, written once
+//! storage/{ab}/{cd}/{file_id}          audio file bytes (optional file storage), written once
 //! ```
 //!
 //! `{device}` is the device id as 32 hex digits; `{id}` is the checkpoint's
