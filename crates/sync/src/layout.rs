@@ -77,15 +77,22 @@ pub fn parse_checkpoint_data(key: &str) -> Option<&str> {
     (!rest.ends_with(".meta")).then_some(rest)
 }
 
-/// `images/{ab}/{cd}/{image_id}`, fanned out by the id's first hex digits.
-pub fn image(image_id: &str) -> ObjectKey {
-    let hex: String = image_id
-        .chars()
-        .filter(char::is_ascii_hexdigit)
-        .take(4)
-        .collect();
+/// `{prefix}/{ab}/{cd}/{id}`, fanned out by the id's first hex digits.
+fn fanned(prefix: &str, id: &str) -> ObjectKey {
+    let hex: String = id.chars().filter(char::is_ascii_hexdigit).take(4).collect();
     let (ab, cd) = hex.split_at(hex.len().min(2));
-    key(format!("images/{ab}/{cd}/{image_id}"))
+    key(format!("{prefix}/{ab}/{cd}/{id}"))
+}
+
+/// `images/{ab}/{cd}/{image_id}`: an image's bytes (chunked encryption).
+pub fn image(image_id: &str) -> ObjectKey {
+    fanned("images", image_id)
+}
+
+/// `storage/{ab}/{cd}/{file_id}`: an audio file's bytes when the bucket is
+/// also the file storage (chunked encryption, so ranges can be streamed).
+pub fn storage(file_id: &str) -> ObjectKey {
+    fanned("storage", file_id)
 }
 
 #[cfg(test)]
@@ -113,6 +120,10 @@ mod tests {
         assert_eq!(
             image("1f2e3d4c-0000").as_str(),
             "images/1f/2e/1f2e3d4c-0000"
+        );
+        assert_eq!(
+            storage("9a8b7c6d-0000").as_str(),
+            "storage/9a/8b/9a8b7c6d-0000"
         );
     }
 }
