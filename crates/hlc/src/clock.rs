@@ -112,6 +112,18 @@ impl Clock {
         }
     }
 
+    /// A clock for another device that reads the same wall clock and
+    /// continues past everything this one handed out: for a device that
+    /// must take a new id (a database restored from a backup).
+    pub fn for_device(&self, device: DeviceId) -> Clock {
+        let last = *self.last.lock().expect("clock mutex poisoned");
+        Clock {
+            device,
+            wall: Arc::clone(&self.wall),
+            last: Mutex::new(last),
+        }
+    }
+
     /// The device this clock stamps.
     pub fn device(&self) -> DeviceId {
         self.device

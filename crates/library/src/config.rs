@@ -69,6 +69,30 @@ impl LibraryConfig {
         }
     }
 
+    /// Replaces `dir/config.yaml` with this config (a deliberate change of
+    /// identity): temporary file, fsync, rename.
+    pub(crate) fn replace(&self, dir: &Path) -> Result<(), ConfigError> {
+        let path = dir.join(CONFIG_FILE);
+        let write = |source| ConfigError::Write {
+            path: path.clone(),
+            source,
+        };
+        let tmp = path.with_extension(format!("yaml.tmp{}", std::process::id()));
+        let mut file = std::fs::File::create(&tmp).map_err(write)?;
+        file.write_all(self.text().as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(write)?;
+        std::fs::rename(&tmp, &path).map_err(write)
+    }
+
+    fn text(&self) -> String {
+        format!(
+            "# This device's identity in this bae library. Keep it with the library;\n\
+             # a new device_id makes this device a new one to every other device.\n{}",
+            serde_yaml::to_string(self).expect("config serializes")
+        )
+    }
+
     /// Writes the config to `path`, which must not exist: written to a
     /// temporary file, synced, then linked into place, so a crash leaves
     /// either no config or a whole one, and an existing file is never
@@ -78,11 +102,7 @@ impl LibraryConfig {
             path: path.to_owned(),
             source,
         };
-        let text = format!(
-            "# This device's identity in this bae library. Keep it with the library;\n\
-             # a new device_id makes this device a new one to every other device.\n{}",
-            serde_yaml::to_string(self).expect("config serializes")
-        );
+        let text = self.text();
         let tmp = path.with_extension(format!("yaml.tmp{}", std::process::id()));
         let mut file = std::fs::File::create(&tmp).map_err(write)?;
         file.write_all(text.as_bytes())

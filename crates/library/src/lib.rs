@@ -14,4 +14,6 @@ pub use bae_store::writes::{
     NewTorrent, NewTrack, ReleasePatch, TrackPatch,
 };
 pub use config::{CONFIG_FILE, ConfigError, LibraryConfig};
-pub use manager::{DATABASE_FILE, LibraryEvent, LibraryManager, LibraryOptions, OpenLibraryError};
+pub use manager::{
+    DATABASE_FILE, LibraryEvent, LibraryManager, LibraryOptions, OpenLibraryError, ReidentifyError,
+};

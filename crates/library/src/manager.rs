@@ -23,6 +23,17 @@ pub enum LibraryEvent {
     },
 }
 
+/// Why a library could not take a new device id.
+#[derive(Debug, thiserror::Error)]
+pub enum ReidentifyError {
+    /// `config.yaml` could not be rewritten.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The op log could not be re-recorded.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
 /// How to open a library: the injected clock and id source.
 #[derive(Debug)]
 pub struct LibraryOptions {
@@ -158,6 +169,24 @@ impl LibraryManager {
         let value = f(self.recorder.remote_connection());
         self.notify(LibraryEvent::AlbumsChanged { batch_seq: None });
         value
+    }
+
+    /// Takes a new device id (see [`OpRecorder::reidentify`]) and writes it
+    /// to `config.yaml`; returns the batches re-recorded under it.
+    pub fn reidentify(
+        &mut self,
+        new_device: DeviceId,
+        keep_through: u64,
+    ) -> Result<Vec<bae_oplog::Batch>, ReidentifyError> {
+        if let Some(dir) = &self.dir {
+            LibraryConfig {
+                device_id: new_device,
+            }
+            .replace(dir)?;
+        }
+        let batches = self.recorder.reidentify(new_device, keep_through)?;
+        self.device_id = new_device;
+        Ok(batches)
     }
 
     /// A channel that receives an event after every committed write.

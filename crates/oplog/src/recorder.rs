@@ -129,6 +129,12 @@ impl OpRecorder {
         &self.clock
     }
 
+    /// A new id from this library's id source (a UUIDv4), for ids that are
+    /// not rows: a new device id.
+    pub fn new_id(&mut self) -> String {
+        self.ids.new_id()
+    }
+
     /// The seq the next batch will get.
     pub fn next_seq(&self) -> u64 {
         self.next_seq
@@ -224,6 +230,76 @@ impl OpRecorder {
             .execute([seq])?;
         assert_eq!(n, 1, "marked an unknown batch {seq} pushed");
         Ok(())
+    }
+
+    /// Gives this database a new device id, for a database restored from a
+    /// backup (or copied) whose old id has history in the bucket that this
+    /// database never saw.
+    ///
+    /// Batches up to `keep_through` are the old id's, identical to what the
+    /// bucket holds: they leave `op_log`, and the old id becomes a remote
+    /// device whose cursor is `keep_through`, so its later batches are pulled
+    /// like anyone's. Later batches were written only here: they are
+    /// re-recorded under the new id with fresh timestamps (seq from 1) and
+    /// returned, for the caller to apply again so the rows carry the new
+    /// clocks too.
+    pub fn reidentify(
+        &mut self,
+        new_device: bae_hlc::DeviceId,
+        keep_through: u64,
+    ) -> Result<Vec<Batch>, WriteError> {
+        let old = self.clock.device();
+        assert_ne!(old, new_device, "a new id must differ from the old one");
+        let clock = Arc::new(self.clock.for_device(new_device));
+        let tx = self.db.conn_mut().transaction()?;
+        let later: Vec<Batch> = {
+            let mut stmt = tx.prepare("SELECT body FROM op_log WHERE seq > ? ORDER BY seq")?;
+            let rows = stmt.query_map([keep_through], |r| r.get::<_, Vec<u8>>(0))?;
+            rows.map(|b| Ok(Batch::decode(&b?).expect("own batches decode")))
+                .collect::<rusqlite::Result<_>>()?
+        };
+        tx.execute("DELETE FROM op_log", [])?;
+        let mut restamped = Vec::with_capacity(later.len());
+        for (i, batch) in later.into_iter().enumerate() {
+            let ops: Vec<Op> = batch
+                .ops
+                .into_iter()
+                .map(|op| Op {
+                    hlc: clock.now(),
+                    ..op
+                })
+                .collect();
+            let batch = Batch {
+                device: new_device,
+                seq: i as u64 + 1,
+                schema_version: SCHEMA_VERSION,
+                ops,
+            };
+            tx.prepare_cached("INSERT INTO op_log (seq, hlc, op_count, body) VALUES (?, ?, ?, ?)")?
+                .execute((
+                    batch.seq,
+                    batch.ops[0].hlc.to_string(),
+                    batch.ops.len(),
+                    batch.encode(),
+                ))?;
+            restamped.push(batch);
+        }
+        tx.prepare_cached(
+            "INSERT INTO sync_cursors (device_id, seq) VALUES (?, ?) \
+             ON CONFLICT (device_id) DO UPDATE SET seq = excluded.seq",
+        )?
+        .execute((old.as_bytes().as_slice(), keep_through))?;
+        let next_seq = restamped.len() as u64 + 1;
+        local_set(&tx, "next_seq", &next_seq.to_string())?;
+        if let Some(last) = restamped.last().and_then(|b| b.ops.last()) {
+            local_set(&tx, "last_hlc", &last.hlc.to_string())?;
+        }
+        let self_dev = DeviceIndex::default().index_of(&tx, new_device)?;
+        tx.commit()?;
+        self.clock = clock;
+        self.self_dev = self_dev;
+        self.next_seq = next_seq;
+        Ok(restamped)
     }
 
     fn backfill(&mut self) -> Result<(), OpenError> {

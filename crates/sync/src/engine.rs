@@ -244,28 +244,14 @@ impl Syncer {
     /// Pushes: image bytes first, then every unpushed batch in seq order
     /// (each marked pushed only after its upload succeeded), then the head.
     pub async fn push(&mut self, lib: &SharedLibrary) -> Result<PushReport, SyncError> {
-        let (device, local_seq, unpushed) = {
-            let l = lock(lib);
-            (
-                l.device_id(),
-                l.recorder().next_seq() - 1,
-                l.recorder().unpushed()?,
-            )
-        };
         if !self.own_head_checked {
-            // A head ahead of every batch this database wrote means the
-            // database is older than this device's history in the bucket.
-            if let Some(head) = self.read_head(&layout::head(device)).await?
-                && head.seq > local_seq
-            {
-                return Err(SyncError::RestoredFromBackup {
-                    device,
-                    bucket_seq: head.seq,
-                    local_seq,
-                });
-            }
+            self.reconcile_identity(lib).await?;
             self.own_head_checked = true;
         }
+        let (device, unpushed) = {
+            let l = lock(lib);
+            (l.device_id(), l.recorder().unpushed()?)
+        };
         let mut report = PushReport::default();
         for stored in unpushed {
             let batch = Batch::decode(&stored.body).expect("this device's own batches decode");
@@ -296,6 +282,76 @@ impl Syncer {
             report.head_written = true;
         }
         Ok(report)
+    }
+
+    /// Before this engine's first push: compares this database's batches
+    /// with what the bucket holds under its device id. Unpushed batches the
+    /// bucket already holds byte for byte (uploaded before a crash) are
+    /// marked pushed. If the bucket holds batches this database never wrote
+    /// — a head ahead of it, or another batch under one of its seqs — the
+    /// database was restored from a backup or copied: it takes a new device
+    /// id, its former self becomes a remote device pulled from where the two
+    /// parted, and its own later batches are re-recorded under the new id.
+    async fn reconcile_identity(&mut self, lib: &SharedLibrary) -> Result<(), SyncError> {
+        let (device, local_seq, unpushed) = {
+            let l = lock(lib);
+            (
+                l.device_id(),
+                l.recorder().next_seq() - 1,
+                l.recorder().unpushed()?,
+            )
+        };
+        let head_seq = self
+            .read_head(&layout::head(device))
+            .await?
+            .map_or(0, |h| h.seq);
+        let mut parted = head_seq > local_seq;
+        let mut shared_through = lock(lib).recorder().last_pushed_seq()?;
+        for stored in &unpushed {
+            if parted || stored.seq > head_seq.max(shared_through + 1) {
+                break;
+            }
+            let key = layout::batch(device, stored.seq);
+            match self.open(&key, true).await {
+                Ok(body) if body == stored.body => {
+                    lock(lib).recorder_mut().mark_pushed(stored.seq)?;
+                    shared_through = stored.seq;
+                }
+                Ok(_) => parted = true,
+                Err(SyncError::Bucket(e)) if e.is_not_found() => break,
+                Err(e) => return Err(e),
+            }
+        }
+        if !parted {
+            return Ok(());
+        }
+        let mut l = lock(lib);
+        let new_id: DeviceId = l
+            .recorder_mut()
+            .new_id()
+            .parse()
+            .expect("id sources make uuids");
+        tracing::warn!(old = %device, new = %new_id, shared_through, "database restored from a backup: taking a new device id");
+        let batches = l.reidentify(new_id, shared_through).map_err(|e| match e {
+            bae_library::ReidentifyError::Write(w) => SyncError::Write(w),
+            bae_library::ReidentifyError::Config(c) => SyncError::Malformed {
+                path: "config.yaml".to_owned(),
+                reason: c.to_string(),
+            },
+        })?;
+        // The rows still carry the old id's clocks for these writes: apply
+        // the re-recorded batches so they carry the new ones, as every other
+        // device will see them.
+        let mut merger = Merger::new(l.database().schema().clone(), new_id);
+        l.apply_remote(|conn| -> Result<(), SyncError> {
+            for batch in &batches {
+                merger.reapply_own(conn, batch)?;
+            }
+            Ok(())
+        })?;
+        self.merger = None;
+        self.head_dirty = true;
+        Ok(())
     }
 
     /// Uploads an image's bytes unless already done; returns 1 if uploaded.

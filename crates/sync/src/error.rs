@@ -36,21 +36,6 @@ pub enum SyncError {
     /// The local database failed.
     #[error("library database error during sync: {0}")]
     Database(#[from] rusqlite::Error),
-    /// The bucket holds batches of this device that this database never
-    /// wrote: it was restored from a backup or copied to another machine.
-    #[error(
-        "the bucket already holds batches up to {bucket_seq} from device {device}, but this database \
-         only wrote up to {local_seq}: it was restored from a backup or copied; it must take a new \
-         device id before pushing (bae does this on the next sync)"
-    )]
-    RestoredFromBackup {
-        /// This device's id.
-        device: DeviceId,
-        /// The newest seq in the bucket's head.
-        bucket_seq: u64,
-        /// The newest seq this database wrote.
-        local_seq: u64,
-    },
     /// A batch object with this device's seq exists and holds different ops.
     #[error(
         "batch {seq} of device {device} in the bucket differs from the local one: the device id is in use twice"

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bae_bucket::Bucket;
@@ -15,6 +16,8 @@ use bae_sync::{ImageStore, SeededNonces, SharedLibrary, SyncConfig, Syncer};
 
 pub const T0: u64 = 1_764_000_000_000;
 pub const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+
+static NEXT_STREAM: AtomicU64 = AtomicU64::new(1);
 
 pub fn key() -> LibraryKey {
     LibraryKey::from_bytes([7; 32])
@@ -39,11 +42,55 @@ impl Device {
         clock: &ManualClock,
         config: SyncConfig,
     ) -> Device {
+        Device::on(
+            Database::open_in_memory().unwrap(),
+            n,
+            bucket,
+            clock,
+            config,
+        )
+    }
+
+    /// A device with id `n` whose database is the file at `path` (a backup).
+    pub fn restored(
+        n: u8,
+        bucket: Arc<dyn Bucket>,
+        clock: &ManualClock,
+        path: &std::path::Path,
+    ) -> Device {
+        Device::on(
+            Database::open(path).unwrap(),
+            n,
+            bucket,
+            clock,
+            SyncConfig::default(),
+        )
+    }
+
+    /// Writes a copy of the database to `path`, as a backup would.
+    pub fn backup(&self, path: &std::path::Path) {
+        self.with(|l| {
+            l.database()
+                .conn()
+                .execute("VACUUM INTO ?", [path.to_str().unwrap()])
+                .unwrap()
+        });
+    }
+
+    fn on(
+        db: Database,
+        n: u8,
+        bucket: Arc<dyn Bucket>,
+        clock: &ManualClock,
+        config: SyncConfig,
+    ) -> Device {
+        // Every device built gets its own id and nonce streams, even two with
+        // the same device id (a restored backup).
+        let stream = NEXT_STREAM.fetch_add(1, Ordering::SeqCst);
         let options = LibraryOptions {
             wall_clock: Arc::new(clock.clone()),
-            ids: Box::new(SeededIds::new(u64::from(n))),
+            ids: Box::new(SeededIds::new(stream)),
         };
-        let db = Database::open_in_memory().unwrap();
         let lib =
             LibraryManager::with_database(db, DeviceId::from_bytes([n; 16]), options).unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -53,7 +100,7 @@ impl Device {
             key(),
             images.clone(),
             config,
-            Box::new(SeededNonces::new(u64::from(n))),
+            Box::new(SeededNonces::new(stream)),
         );
         Device {
             lib: Arc::new(Mutex::new(lib)),
