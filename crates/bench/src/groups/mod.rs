@@ -1,0 +1,76 @@
+//! Benchmark groups. A group measures one question on the shared workload
+//! and returns a [`GroupReport`]; the binary runs the groups it is asked for
+//! and writes one report. A new benchmark (replay, bootstrap, crypto, bucket
+//! requests, memory, ...) is a new module here with a [`Group`]
+//! implementation, listed in [`all`].
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use crate::report::GroupReport;
+use crate::workload::{Spec, Workload};
+
+pub mod recording;
+
+/// What every group gets: the workload, how many runs to time, where to put
+/// databases.
+#[derive(Debug)]
+pub struct Context {
+    /// The workload's shape.
+    pub spec: Spec,
+    /// Timed runs per measurement; groups report the best.
+    pub runs: usize,
+    /// Where temporary databases are created.
+    pub temp_root: PathBuf,
+    /// Progress lines on stderr.
+    pub verbose: bool,
+    workload: OnceLock<Workload>,
+}
+
+impl Context {
+    /// A context for `spec`.
+    pub fn new(spec: Spec, runs: usize, temp_root: PathBuf) -> Context {
+        Context {
+            spec,
+            runs: runs.max(1),
+            temp_root,
+            verbose: true,
+            workload: OnceLock::new(),
+        }
+    }
+
+    /// The workload of [`Context::spec`], generated on first use and shared
+    /// by every group.
+    pub fn workload(&self) -> &Workload {
+        self.workload.get_or_init(|| Workload::generate(&self.spec))
+    }
+
+    /// A fresh temporary directory, removed when dropped.
+    pub fn tempdir(&self) -> anyhow::Result<tempfile::TempDir> {
+        Ok(tempfile::Builder::new()
+            .prefix("bae-bench-")
+            .tempdir_in(&self.temp_root)?)
+    }
+
+    /// A progress line on stderr (stdout is for the report).
+    pub fn progress(&self, line: &str) {
+        if self.verbose {
+            eprintln!("bae-bench: {line}");
+        }
+    }
+}
+
+/// One benchmark group.
+pub trait Group {
+    /// Its name, for `--only`.
+    fn name(&self) -> &'static str;
+    /// What it measures, in a line.
+    fn title(&self) -> &'static str;
+    /// Measures.
+    fn run(&self, ctx: &Context) -> anyhow::Result<GroupReport>;
+}
+
+/// Every group, in the order they run.
+pub fn all() -> Vec<Box<dyn Group>> {
+    vec![Box::new(recording::Recording)]
+}

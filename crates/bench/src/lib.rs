@@ -1,0 +1,20 @@
+//! bae's benchmark harness (`cargo xtask bench`) and the deterministic
+//! library workload it writes.
+//!
+//! - [`workload`]: a seeded plan of transactions building a music library the
+//!   way bae's app does, and an executor that writes it through any
+//!   [`workload::Sink`]. Tests and the simulation can reuse it.
+//! - [`sinks`]: the writers benchmarks compare (plain SQL, the real
+//!   `LibraryManager`, an alternative metadata layout).
+//! - [`measure`]: database sizes, per-object bytes, synced-data digests.
+//! - [`groups`]: the benchmark groups; each answers one question and
+//!   returns a [`report::GroupReport`].
+//! - [`report`], [`machine`]: the report, as text and JSON.
+
+pub mod groups;
+pub mod machine;
+pub mod measure;
+pub mod report;
+pub mod rng;
+pub mod sinks;
+pub mod workload;
