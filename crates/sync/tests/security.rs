@@ -35,17 +35,7 @@ async fn check(tamper: impl Fn(&MemoryBucket, bae_hlc::DeviceId), expect: &str) 
         "{expect:?} not in {:?}",
         report.stopped[0].1
     );
-    let titles: Vec<String> = reader.with(|l| {
-        let mut stmt = l
-            .database()
-            .conn()
-            .prepare("SELECT title FROM albums ORDER BY title")
-            .unwrap();
-        stmt.query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    });
+    let titles = reader.album_titles();
     assert_eq!(
         titles,
         ["first", "from b"],
@@ -194,17 +184,7 @@ async fn a_database_restored_from_backup_takes_a_new_id_and_loses_nothing() {
     );
     let mut reader = Device::new(3, shared.clone(), &clock);
     converge(&mut [&mut a, &mut restored, &mut reader]).await;
-    let titles: Vec<String> = reader.with(|l| {
-        let mut stmt = l
-            .database()
-            .conn()
-            .prepare("SELECT title FROM albums ORDER BY title")
-            .unwrap();
-        stmt.query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    });
+    let titles = reader.album_titles();
     assert_eq!(
         titles,
         ["after restore", "one", "two"],
@@ -243,17 +223,7 @@ async fn a_newer_schema_stops_only_that_stream() {
         "{:?}",
         report.stopped
     );
-    let titles: Vec<String> = reader.with(|l| {
-        let mut stmt = l
-            .database()
-            .conn()
-            .prepare("SELECT title FROM albums")
-            .unwrap();
-        stmt.query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    });
+    let titles = reader.album_titles();
     assert_eq!(titles, ["b"], "b's stream arrived, a's stopped");
     // The stream is kept, not skipped: the next pull tries again.
     let again = reader.syncer.pull(&reader.lib).await.unwrap();

@@ -175,6 +175,21 @@ impl Device {
         })
     }
 
+    /// Every visible album title, sorted.
+    pub fn album_titles(&self) -> Vec<String> {
+        self.with(|l| {
+            let mut stmt = l
+                .database()
+                .conn()
+                .prepare("SELECT title FROM albums ORDER BY title")
+                .unwrap();
+            stmt.query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        })
+    }
+
     pub fn title(&self, album: &str) -> Option<String> {
         self.with(|l| {
             bae_store::read_fields(
