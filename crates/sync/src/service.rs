@@ -70,6 +70,15 @@ pub(crate) fn status(lib: &SharedLibrary, syncer: &Syncer) -> Result<SyncStatus,
     })
 }
 
+impl Syncer {
+    /// The status as the library and this engine see it now, without a
+    /// request: for a one-shot tool that runs no [`SyncService`]. Stopped
+    /// streams and clock warnings are those this engine met itself.
+    pub fn status(&self, lib: &SharedLibrary) -> Result<SyncStatus, SyncError> {
+        status(lib, self)
+    }
+}
+
 /// Runs sync in the background: a push soon after every local write, and a
 /// push and pull on a timer.
 #[derive(Debug)]
