@@ -242,6 +242,15 @@ impl Merger {
             });
         }
         let tx = conn.transaction()?;
+        #[cfg(feature = "planted-bugs")]
+        let applied_seq = if crate::planted::is(crate::planted::Bug::CursorOutsideTx) {
+            // Planted: the caller advanced the cursor already, outside this
+            // transaction.
+            batch.seq - 1
+        } else {
+            cursor(&tx, batch.device)?
+        };
+        #[cfg(not(feature = "planted-bugs"))]
         let applied_seq = cursor(&tx, batch.device)?;
         if batch.seq <= applied_seq {
             return Ok(Applied {
@@ -388,7 +397,11 @@ impl Apply<'_, '_> {
             (Action::Insert(fields), None) => {
                 let tomb = Tombstone::get(self.tx, op.table, &op.row_id)?;
                 if let Some(tomb) = tomb {
-                    if self.hlc(tomb)? > op.hlc {
+                    #[cfg(feature = "planted-bugs")]
+                    let ignore = crate::planted::is(crate::planted::Bug::NoTombstone);
+                    #[cfg(not(feature = "planted-bugs"))]
+                    let ignore = false;
+                    if self.hlc(tomb)? > op.hlc && !ignore {
                         // An older insert of a deleted row never matters again:
                         // only an insert newer than the delete can revive it.
                         return Ok(());
@@ -421,6 +434,10 @@ impl Apply<'_, '_> {
                     if op.hlc > row.clock(i) {
                         row.values[i] = value.clone();
                         row.over[i] = Some(op.hlc);
+                        changed = true;
+                    } else if planted_arrival_order() {
+                        // Planted: the value of whatever arrives last wins.
+                        row.values[i] = value.clone();
                         changed = true;
                     }
                 }
@@ -794,4 +811,14 @@ impl Apply<'_, '_> {
             .execute((table.name(), id, field, value, clock.hlc, clock.dev))?;
         Ok(())
     }
+}
+
+#[cfg(feature = "planted-bugs")]
+fn planted_arrival_order() -> bool {
+    crate::planted::is(crate::planted::Bug::ArrivalOrder)
+}
+
+#[cfg(not(feature = "planted-bugs"))]
+fn planted_arrival_order() -> bool {
+    false
 }

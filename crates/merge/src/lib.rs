@@ -25,6 +25,8 @@
 
 mod apply;
 mod checkpoint;
+#[cfg(feature = "planted-bugs")]
+pub mod planted;
 pub mod reference;
 
 pub use apply::{Applied, MergeError, Merger, cursors};

@@ -479,17 +479,38 @@ impl Writer for RecordingTx<'_> {
                 )
             })
             .collect();
+        // The id may be known here without a visible row: deleted (a
+        // tombstone), hidden by the merge because a parent it referenced is
+        // gone (a shadow row), or only written to by field updates that wait
+        // for an insert (pending). The new insert must be newer than all of
+        // it, and then replaces all of it, as on every other device.
         let tomb = Tombstone::get(&self.tx, table, &id)?;
-        let (hlc, clock) = self.stamp_after(tomb.map(|t| t.hlc));
+        let shadow = ts.shadow_name();
+        let hidden = read_clocks(&self.tx, &shadow, table, &id)?;
+        let pending: Option<i64> = self
+            .tx
+            .prepare_cached("SELECT max(hlc) FROM sync_pending WHERE tbl = ? AND id = ?")?
+            .query_row((table.name(), &id), |r| r.get(0))?;
+        let floor = [tomb.map(|t| t.hlc), hidden, pending]
+            .into_iter()
+            .flatten()
+            .max();
+        let (hlc, clock) = self.stamp_after(floor);
+        if hidden.is_some() {
+            self.tx
+                .prepare_cached(&format!("DELETE FROM {shadow} WHERE id = ?"))?
+                .execute([&id])?;
+        }
         insert_row(&self.tx, table, fields, Some((clock.hlc, clock.dev)))?;
         if tomb.is_some() {
-            // Re-inserting a deleted id: the insert is newer than the delete
-            // and than any field write waiting for the row to come back.
             Tombstone::remove(&self.tx, table, &id)?;
+        }
+        if pending.is_some() {
             self.tx
                 .prepare_cached("DELETE FROM sync_pending WHERE tbl = ? AND id = ?")?
                 .execute((table.name(), &id))?;
         }
+        promote_hidden_children(&self.tx, self.schema, table, &id)?;
         self.ops.push(Op {
             hlc,
             table,
@@ -617,6 +638,83 @@ impl Writer for RecordingTx<'_> {
         }
         Ok(true)
     }
+}
+
+/// The newest packed clock of row `id` in `from` (a table or its shadow
+/// table), if the row is there.
+fn read_clocks(
+    conn: &Connection,
+    from: &str,
+    table: Table,
+    id: &str,
+) -> rusqlite::Result<Option<i64>> {
+    let row: Option<(Value, Value)> = conn
+        .prepare_cached(&format!(
+            "SELECT _sync_hlc, _sync_fhlc FROM {from} WHERE id = ?"
+        ))?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(row.and_then(|(base, fhlc)| {
+        let clocks = decode_clocks(table, id, Some(&fhlc));
+        newest_clock(table, id, Some(&base), &clocks)
+    }))
+}
+
+/// A row that appears again here (re-inserted after a delete) may have
+/// children another device added while it was gone; the merge keeps those
+/// hidden in the shadow tables. Now that the row is visible, each of them
+/// whose parents are all visible becomes visible too, and so on down, as
+/// when the merge applies a remote insert: visibility is a function of
+/// existence, whichever device wrote the insert.
+fn promote_hidden_children(
+    conn: &Connection,
+    schema: &Schema,
+    table: Table,
+    id: &str,
+) -> rusqlite::Result<()> {
+    for fk in schema
+        .table(table)
+        .children
+        .iter()
+        .filter(|fk| fk.child.is_synced())
+    {
+        let child = schema.table(fk.child);
+        let shadow = child.shadow_name();
+        let hidden: Vec<String> = conn
+            .prepare_cached(&format!(
+                "SELECT id FROM {shadow} WHERE {} = ? ORDER BY id",
+                fk.column
+            ))?
+            .query_map([id], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for cid in hidden {
+            let mut visible = true;
+            for parent in &child.parents {
+                let pid: Option<String> = conn.query_row(
+                    &format!("SELECT {} FROM {shadow} WHERE id = ?", parent.column),
+                    [&cid],
+                    |r| r.get(0),
+                )?;
+                if let Some(pid) = pid
+                    && !row_exists(conn, parent.parent, &pid)?
+                {
+                    visible = false;
+                    break;
+                }
+            }
+            if visible {
+                conn.prepare_cached(&format!(
+                    "INSERT INTO {} SELECT * FROM {shadow} WHERE id = ?",
+                    fk.child.name()
+                ))?
+                .execute([&cid])?;
+                conn.prepare_cached(&format!("DELETE FROM {shadow} WHERE id = ?"))?
+                    .execute([&cid])?;
+                promote_hidden_children(conn, schema, fk.child, &cid)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn decode_clocks(table: Table, id: &str, fhlc: Option<&Value>) -> FieldClocks {

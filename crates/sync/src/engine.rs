@@ -150,6 +150,16 @@ fn lock(lib: &SharedLibrary) -> MutexGuard<'_, LibraryManager> {
     lib.lock().expect("library mutex poisoned")
 }
 
+/// Records that this device lacks an image's bytes, unless it already knows
+/// the image (a gap, or its own upload).
+fn mark_gap(lib: &SharedLibrary, image_id: &str) -> Result<(), SyncError> {
+    lock(lib).database().conn().execute(
+        "INSERT INTO sync_images (id, state) VALUES (?, 'gap') ON CONFLICT (id) DO NOTHING",
+        [image_id],
+    )?;
+    Ok(())
+}
+
 impl Syncer {
     /// A sync engine for one library on one bucket.
     pub fn new(
@@ -301,14 +311,30 @@ impl Syncer {
                 l.recorder().unpushed()?,
             )
         };
-        let head_seq = self
-            .read_head(&layout::head(device))
-            .await?
-            .map_or(0, |h| h.seq);
+        let head = self.read_head(&layout::head(device)).await?;
+        let head_seq = head.as_ref().map_or(0, |h| h.seq);
         let mut parted = head_seq > local_seq;
+        if !parted {
+            // The head can lag the batches: uploaded just before a crash, or
+            // before the database that wrote them was replaced by this older
+            // copy. A batch after every one this database wrote means parted.
+            match self
+                .bucket
+                .head(&layout::batch(device, local_seq + 1))
+                .await
+            {
+                Ok(_) => parted = true,
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         let mut shared_through = lock(lib).recorder().last_pushed_seq()?;
         for stored in &unpushed {
-            if parted || stored.seq > head_seq.max(shared_through + 1) {
+            // Compare as long as the bucket holds the same batches, even when
+            // the head already shows the database is behind: batches that
+            // were uploaded from this database's history are shared, not
+            // this copy's own.
+            if stored.seq > head_seq.max(shared_through + 1) {
                 break;
             }
             let key = layout::batch(device, stored.seq);
@@ -317,13 +343,42 @@ impl Syncer {
                     lock(lib).recorder_mut().mark_pushed(stored.seq)?;
                     shared_through = stored.seq;
                 }
-                Ok(_) => parted = true,
+                Ok(_) => {
+                    parted = true;
+                    break;
+                }
                 Err(SyncError::Bucket(e)) if e.is_not_found() => break,
                 Err(e) => return Err(e),
             }
         }
         if !parted {
             return Ok(());
+        }
+        // Whatever the former self uploaded must stay reachable: pull goes
+        // as far as a device's head, and nobody writes the old id's head any
+        // more, so it must name every batch the bucket holds under that id.
+        let bucket_seq = self
+            .bucket
+            .list_all(&layout::ops_prefix(device))
+            .await?
+            .iter()
+            .filter_map(|o| layout::parse_batch(device, o.key.as_str()))
+            .max()
+            .unwrap_or(0);
+        if bucket_seq > head_seq {
+            let mut former = head.unwrap_or(Head {
+                device_id: device,
+                seq: 0,
+                hlc: None,
+                last_sync_ms: 0,
+                cursors: BTreeMap::new(),
+                schema_version: SCHEMA_VERSION,
+            });
+            former.seq = bucket_seq;
+            let key = layout::head(device);
+            let body = serde_json::to_vec(&former).expect("heads serialize");
+            let sealed = self.seal(&key, &body, true);
+            self.bucket.put(&key, sealed).await?;
         }
         let mut l = lock(lib);
         let new_id: DeviceId = l
@@ -486,8 +541,15 @@ impl Syncer {
                         Ok(body) => body,
                         Err(SyncError::Bucket(e)) if e.is_not_found() => {
                             // Collected by GC: only a checkpoint covering it
-                            // can bring this device up to date.
-                            let meta = self.newest_checkpoint().await?;
+                            // can bring this device up to date. The newest by
+                            // id need not (a writer's clock can run ahead):
+                            // take the newest that does.
+                            let meta = self
+                                .checkpoints()
+                                .await?
+                                .into_iter()
+                                .rev()
+                                .find(|m| m.cursors.get(dev).copied().unwrap_or(0) >= seq);
                             match meta {
                                 Some(meta)
                                     if meta.cursors.get(dev).copied().unwrap_or(0) >= seq =>
@@ -519,6 +581,17 @@ impl Syncer {
                             break;
                         }
                     };
+                    #[cfg(feature = "planted-bugs")]
+                    if bae_merge::planted::is(bae_merge::planted::Bug::CursorOutsideTx) {
+                        // Planted: the cursor moves first, on its own, and a
+                        // slow disk leaves a window before the batch lands.
+                        lock(lib).database().conn().execute(
+                            "INSERT INTO sync_cursors (device_id, seq) VALUES (?, ?) \
+                             ON CONFLICT (device_id) DO UPDATE SET seq = excluded.seq",
+                            (dev.as_bytes().as_slice(), seq),
+                        )?;
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
                     let applied = {
                         let mut l = lock(lib);
                         let merger = Self::merger(&mut self.merger, &l);
@@ -539,6 +612,12 @@ impl Syncer {
                             for op in &batch.ops {
                                 if op.table == Table::LibraryImages {
                                     new_images.insert(op.row_id.clone());
+                                    if matches!(op.action, Action::Insert(_)) {
+                                        // Durably, before any await: a crash
+                                        // before the fetch below must not
+                                        // forget these bytes.
+                                        mark_gap(lib, &op.row_id)?;
+                                    }
                                 }
                             }
                         }
@@ -619,9 +698,25 @@ impl Syncer {
             }
         }
         for id in candidates {
-            let visible =
-                bae_store::row_exists(lock(lib).database().conn(), Table::LibraryImages, &id)?;
-            if !visible || self.images.get(&id)?.is_some() {
+            // A hidden image (its album or artist gone for now) may become
+            // visible again without another batch naming it: keep its gap.
+            let exists = {
+                let l = lock(lib);
+                let conn = l.database().conn();
+                bae_store::row_exists(conn, Table::LibraryImages, &id)?
+                    || conn
+                        .query_row(
+                            "SELECT 1 FROM _shadow_library_images WHERE id = ?",
+                            [&id],
+                            |_| Ok(()),
+                        )
+                        .map(|()| true)
+                        .or_else(|e| match e {
+                            rusqlite::Error::QueryReturnedNoRows => Ok(false),
+                            e => Err(e),
+                        })?
+            };
+            if !exists || self.images.get(&id)?.is_some() {
                 lock(lib).database().conn().execute(
                     "DELETE FROM sync_images WHERE id = ? AND state = 'gap'",
                     [&id],
@@ -756,6 +851,15 @@ impl Syncer {
             }
             Ok(())
         })?;
+        // Every image of the checkpoint whose bytes this device lacks is a
+        // gap until fetched, durably: a crash before the fetch must not
+        // forget them.
+        l.database().conn().execute(
+            "INSERT INTO sync_images (id, state) \
+             SELECT id, 'gap' FROM library_images UNION SELECT id, 'gap' FROM _shadow_library_images \
+             WHERE true ON CONFLICT (id) DO NOTHING",
+            [],
+        )?;
         // Adopting our own checkpoint's clock is always safe; another
         // device's may be refused as too far ahead, like any remote clock.
         if let Err(e) = l.recorder().clock().observe(checkpoint.created) {
@@ -775,10 +879,14 @@ impl Syncer {
         let grace = self.config.gc_grace_period_ms;
         let mut report = GcReport::default();
         let metas = self.checkpoints().await?;
+        #[cfg(feature = "planted-bugs")]
+        let no_grace = bae_merge::planted::is(bae_merge::planted::Bug::GcNoGrace);
+        #[cfg(not(feature = "planted-bugs"))]
+        let no_grace = false;
         let Some(base) = metas
             .iter()
             .rev()
-            .find(|m| m.created.wall_ms().saturating_add(grace) <= now_ms)
+            .find(|m| no_grace || m.created.wall_ms().saturating_add(grace) <= now_ms)
             .cloned()
         else {
             return Ok(report);
@@ -800,6 +908,7 @@ impl Syncer {
                 .map(|h| h.cursors.get(device).copied().unwrap_or(0))
                 .min()
                 .unwrap_or(u64::MAX);
+            let needed = if no_grace { u64::MAX } else { needed };
             let bound = (*covered).min(needed);
             for object in self.bucket.list_all(&layout::ops_prefix(*device)).await? {
                 if layout::parse_batch(*device, object.key.as_str()).is_some_and(|seq| seq <= bound)
@@ -809,7 +918,15 @@ impl Syncer {
                 }
             }
         }
-        for old in metas.iter().filter(|m| m.id < base.id) {
+        // Only checkpoints the base covers entirely: ids order checkpoints by
+        // their writers' clocks, which can run ahead, so an older id may
+        // cover batches the base does not, and they may be gone already.
+        let dominated = |m: &CheckpointMeta| {
+            m.cursors
+                .iter()
+                .all(|(d, s)| base.cursors.get(d).copied().unwrap_or(0) >= *s)
+        };
+        for old in metas.iter().filter(|m| m.id < base.id && dominated(m)) {
             self.bucket
                 .delete(&layout::checkpoint_meta(&old.id))
                 .await?;
@@ -822,7 +939,13 @@ impl Syncer {
         for head in &heads {
             let silent = head.last_sync_ms.saturating_add(grace) < now_ms;
             let covered = base.cursors.get(&head.device_id).copied().unwrap_or(0) >= head.seq;
-            if silent && covered && head.device_id != own {
+            // A head is how the others learn how far its batches go: a live
+            // device that has not applied them all yet still needs it.
+            let applied_everywhere = live
+                .iter()
+                .filter(|h| h.device_id != head.device_id)
+                .all(|h| h.cursors.get(&head.device_id).copied().unwrap_or(0) >= head.seq);
+            if silent && covered && applied_everywhere && head.device_id != own {
                 self.bucket.delete(&layout::head(head.device_id)).await?;
                 report.heads_deleted += 1;
             }
