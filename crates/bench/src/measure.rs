@@ -149,7 +149,13 @@ impl Fnv {
 /// seconds)`. The first is from `/proc/thread-self/schedstat` (nanoseconds);
 /// the split from `/proc/thread-self/stat` (clock ticks, assumed 100 per
 /// second as on every Linux build). `None` where `/proc` is missing.
+///
+/// The kernel brings a running thread's schedstat up to date only at a
+/// scheduler tick or a context switch, so a plain read can be a tick (4 ms at
+/// HZ=250) stale; yielding first makes it exact, which matters for
+/// measurements of tens of milliseconds.
 pub fn thread_cpu() -> Option<(f64, f64, f64)> {
+    std::thread::yield_now();
     let sched = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
     let on_cpu_ns: u64 = sched.split_whitespace().next()?.parse().ok()?;
     let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
@@ -209,4 +215,55 @@ pub fn op_body_composition(conn: &Connection) -> anyhow::Result<serde_json::Valu
         "field_name_share": share(names),
         "blob_value_share": share(blobs),
     }))
+}
+
+/// One timed run: wall seconds and the calling thread's on-CPU seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timed {
+    /// Wall-clock seconds.
+    pub wall: f64,
+    /// On-CPU seconds of the calling thread (see [`thread_cpu`]).
+    pub cpu: Option<f64>,
+}
+
+impl Timed {
+    /// The best (smallest) wall and CPU times of `runs`, each on its own.
+    pub fn best(runs: &[Timed]) -> Timed {
+        Timed {
+            wall: runs.iter().map(|t| t.wall).fold(f64::INFINITY, f64::min),
+            cpu: runs
+                .iter()
+                .map(|t| t.cpu)
+                .collect::<Option<Vec<f64>>>()
+                .and_then(|c| c.into_iter().min_by(f64::total_cmp)),
+        }
+    }
+
+    /// As JSON, for the details of a report.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({"wall_seconds": self.wall, "cpu_seconds": self.cpu})
+    }
+}
+
+/// Runs `f` and times it (wall and on-CPU time of this thread).
+pub fn timed<T>(f: impl FnOnce() -> T) -> (T, Timed) {
+    let cpu0 = thread_cpu();
+    let start = std::time::Instant::now();
+    let value = f();
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = cpu0.zip(thread_cpu()).map(|(a, b)| b.0 - a.0);
+    (value, Timed { wall, cpu })
+}
+
+/// Bytes the calling thread has written so far: `(wchar, write_bytes)` from
+/// `/proc/thread-self/io`: bytes passed to `write(2)` and friends, and bytes
+/// it caused to be sent to storage. `None` where `/proc` is missing.
+pub fn thread_io_written() -> Option<(u64, u64)> {
+    let io = std::fs::read_to_string("/proc/thread-self/io").ok()?;
+    let field = |name: &str| {
+        io.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    Some((field("wchar")?, field("write_bytes")?))
 }

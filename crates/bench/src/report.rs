@@ -7,7 +7,11 @@ use serde::Serialize;
 
 /// The version of the JSON layout below; bumped when a field changes
 /// meaning or disappears (adding fields does not bump it).
-pub const REPORT_FORMAT: u32 = 1;
+///
+/// 2: a goal bounds the ratio or the value, from above or below
+/// (`goal.on`, `goal.max`, `goal.min`), instead of only the ratio from above
+/// (`goal.max_ratio`).
+pub const REPORT_FORMAT: u32 = 2;
 
 /// What a figure counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -21,6 +25,8 @@ pub enum Unit {
     Bytes,
     /// Bytes per op.
     BytesPerOp,
+    /// Bytes processed per second.
+    BytesPerSecond,
     /// A plain count.
     Count,
 }
@@ -44,13 +50,33 @@ pub struct Baseline {
     pub value: f64,
 }
 
-/// An upper bound on a figure's ratio.
+/// What a goal bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GoalOn {
+    /// The figure's ratio to its baseline.
+    Ratio,
+    /// The figure's value itself, in its unit.
+    Value,
+}
+
+/// A bound on a figure's ratio or value.
 #[derive(Debug, Clone, Serialize)]
 pub struct Goal {
-    /// The largest acceptable ratio.
-    pub max_ratio: f64,
+    /// What is bounded.
+    pub on: GoalOn,
+    /// The largest acceptable ratio or value, if bounded from above.
+    pub max: Option<f64>,
+    /// The smallest acceptable ratio or value, if bounded from below.
+    pub min: Option<f64>,
     /// The goal in words, with where it comes from.
     pub text: String,
+}
+
+impl Goal {
+    fn met(&self, x: f64) -> bool {
+        self.max.is_none_or(|m| x <= m) && self.min.is_none_or(|m| x >= m)
+    }
 }
 
 /// One measured number.
@@ -103,13 +129,39 @@ impl Figure {
         self
     }
 
-    /// Sets a goal on the ratio.
-    pub fn goal(mut self, max_ratio: f64, text: impl Into<String>) -> Figure {
-        self.met = self.ratio.map(|r| r <= max_ratio);
-        self.goal = Some(Goal {
-            max_ratio,
+    /// Sets a goal: the ratio is at most `max_ratio`.
+    pub fn goal(self, max_ratio: f64, text: impl Into<String>) -> Figure {
+        self.with_goal(GoalOn::Ratio, Some(max_ratio), None, text)
+    }
+
+    /// Sets a goal: the ratio is at least `min_ratio` (for throughputs).
+    pub fn goal_at_least(self, min_ratio: f64, text: impl Into<String>) -> Figure {
+        self.with_goal(GoalOn::Ratio, None, Some(min_ratio), text)
+    }
+
+    /// Sets a goal on the value itself: at most `max`, in the figure's unit.
+    pub fn value_at_most(self, max: f64, text: impl Into<String>) -> Figure {
+        self.with_goal(GoalOn::Value, Some(max), None, text)
+    }
+
+    fn with_goal(
+        mut self,
+        on: GoalOn,
+        max: Option<f64>,
+        min: Option<f64>,
+        text: impl Into<String>,
+    ) -> Figure {
+        let goal = Goal {
+            on,
+            max,
+            min,
             text: text.into(),
-        });
+        };
+        self.met = match on {
+            GoalOn::Ratio => self.ratio.map(|r| goal.met(r)),
+            GoalOn::Value => Some(goal.met(self.value)),
+        };
+        self.goal = Some(goal);
         self
     }
 }
@@ -200,6 +252,7 @@ pub fn show(unit: Unit, v: f64) -> String {
         Unit::Bytes if v.abs() >= 1024.0 => format!("{:.1} KiB", v / 1024.0),
         Unit::Bytes => format!("{v:.0} B"),
         Unit::BytesPerOp => format!("{v:.1} B/op"),
+        Unit::BytesPerSecond => format!("{:.0} MiB/s", v / 1024.0 / 1024.0),
         Unit::Count => thousands(v.round() as u64),
     }
 }
@@ -269,7 +322,17 @@ impl Report {
                                 Some(false) => "NOT MET",
                                 None => "?",
                             };
-                            format!("<= {} {verdict}", show_ratio(f.ratio_style, goal.max_ratio))
+                            let bound = |b: f64| match goal.on {
+                                GoalOn::Ratio => show_ratio(f.ratio_style, b),
+                                GoalOn::Value => show(f.unit, b),
+                            };
+                            let range = match (goal.min, goal.max) {
+                                (Some(lo), Some(hi)) => format!("{}..{}", bound(lo), bound(hi)),
+                                (Some(lo), None) => format!(">= {}", bound(lo)),
+                                (None, Some(hi)) => format!("<= {}", bound(hi)),
+                                (None, None) => String::new(),
+                            };
+                            format!("{range} {verdict}")
                         }),
                     ]
                 })
@@ -338,6 +401,13 @@ mod tests {
             .against("data", 100.0, RatioStyle::Percent)
             .goal(0.15, "at most 15%");
         assert_eq!(g.met, Some(false));
+        let h = Figure::new("r", "rows/s", Unit::RowsPerSecond, 40.0)
+            .against("raw", 100.0, RatioStyle::Times)
+            .goal_at_least(0.5, "at least half");
+        assert_eq!(h.met, Some(false));
+        let v = Figure::new("t", "boot", Unit::Seconds, 0.4).value_at_most(1.0, "under 1 s");
+        assert_eq!((v.ratio, v.met), (None, Some(true)));
+        assert_eq!(show(Unit::BytesPerSecond, 3.0 * 1024.0 * 1024.0), "3 MiB/s");
         assert_eq!(show(Unit::Count, 1_234_567.0), "1,234,567");
         assert_eq!(show(Unit::Bytes, 3.0 * 1024.0 * 1024.0), "3.00 MiB");
         assert_eq!(show_ratio(RatioStyle::Percent, 0.098), "9.8%");

@@ -136,6 +136,19 @@ pub struct PlainWriter<'a> {
     now_ms: u64,
 }
 
+impl<'a> PlainWriter<'a> {
+    /// A plain writer on the open transaction `tx`, making ids from `ids`,
+    /// at virtual time `now_ms`.
+    pub fn new(tx: Transaction<'a>, ids: &'a mut SeededIds, now_ms: u64) -> PlainWriter<'a> {
+        PlainWriter { tx, ids, now_ms }
+    }
+
+    /// Commits the transaction.
+    pub fn commit(self) -> rusqlite::Result<()> {
+        self.tx.commit()
+    }
+}
+
 impl Writer for PlainWriter<'_> {
     fn conn(&self) -> &Connection {
         &self.tx

@@ -7,7 +7,7 @@ use bae_store::{
     DeviceIndex, FieldClocks, RowClock, SCHEMA_VERSION, Schema, Table, TableSchema, Tombstone,
     Value, row_exists,
 };
-use rusqlite::{Connection, OptionalExtension, Transaction, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params_from_iter};
 
 /// Why a batch was not applied. Nothing of it was: the transaction rolled
 /// back, and the device's cursor did not move.
@@ -75,6 +75,16 @@ pub struct Applied {
     pub applied: bool,
     /// The newest HLC in the batch, for the local clock to observe.
     pub max_hlc: Option<Hlc>,
+}
+
+/// What applying a group of batches did ([`Merger::apply_batches`]).
+#[derive(Debug)]
+pub struct GroupApplied {
+    /// One entry per batch applied (or skipped as already applied), in
+    /// order: a prefix of the group.
+    pub applied: Vec<Applied>,
+    /// Why the batch after that prefix was not applied, if one was not.
+    pub error: Option<MergeError>,
 }
 
 /// The cursors of every device this library has merged from.
@@ -211,6 +221,70 @@ impl Merger {
         result
     }
 
+    /// Applies `batches` in order in one transaction, each under a savepoint
+    /// of its own: the first batch that fails is rolled back alone and ends
+    /// the group, and the batches before it are committed. Committing once
+    /// per group instead of once per batch is what makes a bulk pull fast
+    /// (the commit was 42% of a replay's CPU); the outcome is the same as
+    /// applying the batches one by one, stopping at the first error.
+    ///
+    /// If the commit itself fails, none of the group is applied and
+    /// `applied` is empty.
+    pub fn apply_batches(&mut self, conn: &mut Connection, batches: &[Batch]) -> GroupApplied {
+        #[cfg(feature = "cross-check")]
+        if !self.seen_decided {
+            self.seen_decided = true;
+            if !cursors(conn).map(|c| c.is_empty()).unwrap_or(false) {
+                self.seen = None;
+            }
+        }
+        let mut out = GroupApplied {
+            applied: Vec::with_capacity(batches.len()),
+            error: None,
+        };
+        let committed = (|| -> Result<(), MergeError> {
+            let mut tx = conn.transaction()?;
+            for batch in batches {
+                let sp = tx.savepoint()?;
+                match self.apply_in(&sp, batch) {
+                    Ok(applied) => {
+                        sp.commit()?;
+                        out.applied.push(applied);
+                    }
+                    Err(e) => {
+                        // Dropping the savepoint rolls this batch back; the
+                        // ones before it stay in the transaction.
+                        drop(sp);
+                        self.devices.clear();
+                        out.error = Some(e);
+                        break;
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        if let Err(e) = committed {
+            self.devices.clear();
+            out.applied.clear();
+            out.error = Some(e);
+        }
+        #[cfg(feature = "cross-check")]
+        if out.applied.iter().any(|a| a.applied)
+            && let Some(seen) = &mut self.seen
+        {
+            seen.extend(
+                batches
+                    .iter()
+                    .zip(&out.applied)
+                    .filter(|(_, a)| a.applied)
+                    .map(|(b, _)| b.clone()),
+            );
+            self.cross_check(conn);
+        }
+        out
+    }
+
     #[cfg(feature = "cross-check")]
     fn cross_check(&self, conn: &Connection) {
         let mut all = self
@@ -235,23 +309,33 @@ impl Merger {
     }
 
     fn apply_in_tx(&mut self, conn: &mut Connection, batch: &Batch) -> Result<Applied, MergeError> {
+        let tx = conn.transaction()?;
+        let applied = self.apply_in(&tx, batch)?;
+        if applied.applied {
+            tx.commit()?;
+        }
+        Ok(applied)
+    }
+
+    /// Applies `batch` inside the caller's transaction (or savepoint), with
+    /// the advance of its device's cursor.
+    fn apply_in(&mut self, tx: &Connection, batch: &Batch) -> Result<Applied, MergeError> {
         if batch.device == self.self_device {
             return Err(MergeError::OwnBatch {
                 device: batch.device,
                 seq: batch.seq,
             });
         }
-        let tx = conn.transaction()?;
         #[cfg(feature = "planted-bugs")]
         let applied_seq = if crate::planted::is(crate::planted::Bug::CursorOutsideTx) {
             // Planted: the caller advanced the cursor already, outside this
             // transaction.
             batch.seq - 1
         } else {
-            cursor(&tx, batch.device)?
+            cursor(tx, batch.device)?
         };
         #[cfg(not(feature = "planted-bugs"))]
-        let applied_seq = cursor(&tx, batch.device)?;
+        let applied_seq = cursor(tx, batch.device)?;
         if batch.seq <= applied_seq {
             return Ok(Applied {
                 applied: false,
@@ -278,7 +362,7 @@ impl Merger {
         }
         let schema = Arc::clone(&self.schema);
         let mut apply = Apply {
-            tx: &tx,
+            tx,
             schema: &schema,
             devices: &mut self.devices,
         };
@@ -290,7 +374,6 @@ impl Merger {
              ON CONFLICT (device_id) DO UPDATE SET seq = excluded.seq",
         )?
         .execute((batch.device.as_bytes().as_slice(), batch.seq))?;
-        tx.commit()?;
         Ok(Applied {
             applied: true,
             max_hlc: batch.ops.iter().map(|op| op.hlc).max(),
@@ -358,13 +441,13 @@ impl Merger {
 }
 
 /// The work of one transaction.
-struct Apply<'a, 't> {
-    tx: &'a Transaction<'t>,
+struct Apply<'a> {
+    tx: &'a Connection,
     schema: &'a Schema,
     devices: &'a mut DeviceIndex,
 }
 
-impl Apply<'_, '_> {
+impl Apply<'_> {
     fn stored(&mut self, hlc: Hlc) -> rusqlite::Result<RowClock> {
         Ok(RowClock {
             hlc: hlc.packed(),

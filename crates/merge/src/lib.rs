@@ -16,7 +16,9 @@
 //! everything that can never win again is discarded.
 //!
 //! [`Merger::apply_batch`] applies one batch in one SQLite transaction
-//! together with the advance of that device's pull cursor. [`reference`]
+//! together with the advance of that device's pull cursor;
+//! [`Merger::apply_batches`] applies several in one transaction, each under
+//! a savepoint, for bulk pulls. [`reference`]
 //! computes the same state the slow, obvious way; with the `cross-check`
 //! feature every applied batch is checked against it.
 //!
@@ -29,5 +31,5 @@ mod checkpoint;
 pub mod planted;
 pub mod reference;
 
-pub use apply::{Applied, MergeError, Merger, cursors};
+pub use apply::{Applied, GroupApplied, MergeError, Merger, cursors};
 pub use checkpoint::{CHECKPOINT_FORMAT_VERSION, Checkpoint, CheckpointError, CheckpointRow};

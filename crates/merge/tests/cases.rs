@@ -438,3 +438,50 @@ fn case8_a_batch_is_applied_whole_or_not_at_all_with_its_cursor() {
     assert!(err.to_string().contains("update bae"), "{err}");
     let _ = s;
 }
+
+#[test]
+fn case9_a_group_keeps_the_batches_before_a_failure_and_nothing_of_it() {
+    let mut r = Replica::new();
+    // A failure after the batch has already written: SQLite aborts the
+    // update of the artist's name to "boom", after the album was inserted.
+    r.db.conn()
+        .execute_batch(
+            "CREATE TEMP TRIGGER boom BEFORE UPDATE OF name ON main.artists \
+             WHEN NEW.name = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END",
+        )
+        .unwrap();
+    let first = batch(1, 1, vec![insert_artist(1, 10, "first")]);
+    let mut ops = album_release_track(1, 20);
+    ops.push(update(1, 21, Table::Artists, A, &[("name", "boom".into())]));
+    let failing = batch(1, 2, ops);
+    let after = batch(
+        1,
+        3,
+        vec![update(
+            1,
+            30,
+            Table::Artists,
+            A,
+            &[("name", "later".into())],
+        )],
+    );
+    let mut expected = Replica::new();
+    expected.apply(&[&first]);
+
+    let outcome = r
+        .merger
+        .apply_batches(r.db.conn_mut(), &[first, failing, after]);
+    assert_eq!(
+        outcome.applied.len(),
+        1,
+        "only the batch before the failure"
+    );
+    let err = outcome.error.expect("the second batch fails");
+    assert!(matches!(err, bae_merge::MergeError::Sqlite(_)), "{err}");
+    assert_eq!(
+        r.dump(),
+        expected.dump(),
+        "nothing of the failed batch stayed"
+    );
+    assert_eq!(bae_merge::cursors(r.db.conn()).unwrap()[&device(1)], 1);
+}

@@ -216,6 +216,34 @@ proptest! {
         }
     }
 
+    /// Merging in groups (one transaction each, as a bulk pull does) gives
+    /// the state of merging batch by batch, duplicates included.
+    #[test]
+    fn grouped_merge_equals_one_by_one(
+        history in history(),
+        picks in prop::collection::vec(any::<u8>(), 40),
+        dups in prop::collection::vec(any::<u8>(), 40),
+        sizes in prop::collection::vec(1usize..6, 1..40),
+    ) {
+        let schema = Replica::new().db.schema().clone();
+        let streams = batches(&schema, &history);
+        let order = interleave(&streams, &picks, &dups);
+        let mut one_by_one = Replica::new();
+        one_by_one.apply(&order);
+        let mut grouped = Replica::new();
+        let mut rest: &[&Batch] = &order;
+        let mut size = sizes.iter().cycle();
+        while !rest.is_empty() {
+            let n = (*size.next().expect("sizes is not empty")).min(rest.len());
+            let group: Vec<Batch> = rest[..n].iter().map(|b| (*b).clone()).collect();
+            let outcome = grouped.merger.apply_batches(grouped.db.conn_mut(), &group);
+            prop_assert!(outcome.error.is_none(), "{:?}", outcome.error);
+            prop_assert_eq!(outcome.applied.len(), n);
+            rest = &rest[n..];
+        }
+        prop_assert_eq!(grouped.dump(), one_by_one.dump());
+    }
+
     /// Compaction equivalence: a checkpoint taken at any point, plus the
     /// batches after it, gives exactly the state of replaying every batch.
     #[test]

@@ -137,6 +137,17 @@ fn configure(conn: &Connection, on_disk: bool) -> rusqlite::Result<()> {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
     }
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // The merge and the recorder prepare a few statements per table and
+    // action; rusqlite's default cache of 16 made SQLite recompile them on
+    // most ops (27% of the replay's CPU in the benchmark).
+    conn.set_prepared_statement_cache_capacity(256);
+    // Without the query planner stability guarantee, SQLite re-prepares a
+    // statement whenever a bound value might change its plan, which it did
+    // on every run of two of the merge's statements.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     let fk: bool = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0))?;
     assert!(fk, "this SQLite build must enforce foreign keys");
     Ok(())

@@ -99,8 +99,12 @@ pub struct PullReport {
     pub batches_applied: usize,
     /// Image objects downloaded.
     pub images_fetched: usize,
-    /// Images whose bytes are not in the bucket yet.
+    /// Images whose bytes are not in the bucket yet, or failed
+    /// authentication ([`PullReport::images_refused`]).
     pub image_gaps: usize,
+    /// Images whose bytes failed authentication, and why: never stored,
+    /// kept as gaps.
+    pub images_refused: Vec<(String, String)>,
     /// Streams that stopped, and why (a newer schema, a tampered object).
     pub stopped: Vec<(DeviceId, String)>,
     /// The checkpoint booted from, if the pull had to.
@@ -152,6 +156,12 @@ fn lock(lib: &SharedLibrary) -> MutexGuard<'_, LibraryManager> {
 
 /// Records that this device lacks an image's bytes, unless it already knows
 /// the image (a gap, or its own upload).
+/// Most batches a pull merges in one transaction.
+const GROUP_MAX_BATCHES: usize = 256;
+/// Most ops a pull merges in one transaction: bounds the memory a group of
+/// fetched batches holds.
+const GROUP_MAX_OPS: usize = 16_384;
+
 fn mark_gap(lib: &SharedLibrary, image_id: &str) -> Result<(), SyncError> {
     lock(lib).database().conn().execute(
         "INSERT INTO sync_images (id, state) VALUES (?, 'gap') ON CONFLICT (id) DO NOTHING",
@@ -313,7 +323,17 @@ impl Syncer {
         };
         let head = self.read_head(&layout::head(device)).await?;
         let head_seq = head.as_ref().map_or(0, |h| h.seq);
-        let mut parted = head_seq > local_seq;
+        // How far this id's history in the bucket is known to go: its head,
+        // and the checkpoints, which cover batches GC may have deleted.
+        let covered = self
+            .checkpoints()
+            .await?
+            .iter()
+            .filter_map(|m| m.cursors.get(&device).copied())
+            .max()
+            .unwrap_or(0);
+        let known = head_seq.max(covered);
+        let mut parted = known > local_seq;
         if !parted {
             // The head can lag the batches: uploaded just before a crash, or
             // before the database that wrote them was replaced by this older
@@ -334,7 +354,7 @@ impl Syncer {
             // the head already shows the database is behind: batches that
             // were uploaded from this database's history are shared, not
             // this copy's own.
-            if stored.seq > head_seq.max(shared_through + 1) {
+            if stored.seq > known.max(shared_through + 1) {
                 break;
             }
             let key = layout::batch(device, stored.seq);
@@ -347,7 +367,13 @@ impl Syncer {
                     parted = true;
                     break;
                 }
-                Err(SyncError::Bucket(e)) if e.is_not_found() => break,
+                Err(SyncError::Bucket(e)) if e.is_not_found() => {
+                    // Collected by GC (a checkpoint covers it): the bucket had
+                    // a batch under this seq that cannot be compared, and
+                    // uploading this one would rewrite history.
+                    parted = stored.seq <= known;
+                    break;
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -483,8 +509,9 @@ impl Syncer {
     }
 
     /// Pulls: one listing of `heads/`, a download of each head whose ETag
-    /// changed, then every missing batch of each device in seq order, each
-    /// merged in its own transaction with its cursor. An idle poll is one
+    /// changed, then every missing batch of each device in seq order, merged
+    /// with its cursor in groups of up to [`GROUP_MAX_BATCHES`] batches per
+    /// transaction (each batch wholly or not at all). An idle poll is one
     /// request. A stream that cannot go on (a tampered object, a newer
     /// schema) stops at that batch, is reported, and the others go on.
     pub async fn pull(&mut self, lib: &SharedLibrary) -> Result<PullReport, SyncError> {
@@ -535,6 +562,12 @@ impl Syncer {
             let cursors = bae_merge::cursors(lock(lib).database().conn())?;
             for (dev, (_, head)) in &heads {
                 let mut seq = cursors.get(dev).copied().unwrap_or(0) + 1;
+                // Batches are fetched one by one and merged in groups, one
+                // transaction per group (see `Merger::apply_batches`).
+                let mut group: Vec<Batch> = Vec::new();
+                let mut group_ops = 0usize;
+                // Why the stream cannot go on past the group, if it cannot.
+                let mut stop_reason: Option<String> = None;
                 while seq <= head.seq {
                     let key = layout::batch(*dev, seq);
                     let body = match self.open(&key, true).await {
@@ -543,7 +576,8 @@ impl Syncer {
                             // Collected by GC: only a checkpoint covering it
                             // can bring this device up to date. The newest by
                             // id need not (a writer's clock can run ahead):
-                            // take the newest that does.
+                            // take the newest that does. It covers the group
+                            // fetched so far too, which booting replaces.
                             let meta = self
                                 .checkpoints()
                                 .await?
@@ -563,7 +597,7 @@ impl Syncer {
                             }
                         }
                         Err(e @ SyncError::Tampered { .. }) => {
-                            self.stop(&mut report, *dev, e.to_string());
+                            stop_reason = Some(e.to_string());
                             break;
                         }
                         Err(e) => return Err(e),
@@ -571,65 +605,37 @@ impl Syncer {
                     let batch = match Batch::decode(&body) {
                         Ok(b) if b.device == *dev && b.seq == seq => b,
                         Ok(b) => {
-                            let reason =
-                                format!("{key} holds batch {} of device {}", b.seq, b.device);
-                            self.stop(&mut report, *dev, reason);
+                            stop_reason = Some(format!(
+                                "{key} holds batch {} of device {}",
+                                b.seq, b.device
+                            ));
                             break;
                         }
                         Err(e) => {
-                            self.stop(&mut report, *dev, format!("{key}: {e}"));
+                            stop_reason = Some(format!("{key}: {e}"));
                             break;
                         }
                     };
-                    #[cfg(feature = "planted-bugs")]
-                    if bae_merge::planted::is(bae_merge::planted::Bug::CursorOutsideTx) {
-                        // Planted: the cursor moves first, on its own, and a
-                        // slow disk leaves a window before the batch lands.
-                        lock(lib).database().conn().execute(
-                            "INSERT INTO sync_cursors (device_id, seq) VALUES (?, ?) \
-                             ON CONFLICT (device_id) DO UPDATE SET seq = excluded.seq",
-                            (dev.as_bytes().as_slice(), seq),
-                        )?;
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    }
-                    let applied = {
-                        let mut l = lock(lib);
-                        let merger = Self::merger(&mut self.merger, &l);
-                        let applied = l.apply_remote(|conn| merger.apply_batch(conn, &batch));
-                        if let Ok(a) = &applied
-                            && let Some(max) = a.max_hlc
-                            && let Err(e) = l.recorder().clock().observe(max)
-                        {
-                            self.skewed.insert(*dev, e.to_string());
-                        }
-                        applied
-                    };
-                    match applied {
-                        Ok(_) => {
-                            report.batches_applied += 1;
-                            self.ops_since_checkpoint += batch.ops.len() as u64;
-                            self.head_dirty = true;
-                            for op in &batch.ops {
-                                if op.table == Table::LibraryImages {
-                                    new_images.insert(op.row_id.clone());
-                                    if matches!(op.action, Action::Insert(_)) {
-                                        // Durably, before any await: a crash
-                                        // before the fetch below must not
-                                        // forget these bytes.
-                                        mark_gap(lib, &op.row_id)?;
-                                    }
-                                }
-                            }
-                        }
-                        Err(
-                            e @ (MergeError::SchemaTooNew { .. } | MergeError::InvalidOp { .. }),
-                        ) => {
-                            self.stop(&mut report, *dev, e.to_string());
-                            break;
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
+                    group_ops += batch.ops.len();
+                    group.push(batch);
                     seq += 1;
+                    if (group.len() >= GROUP_MAX_BATCHES || group_ops >= GROUP_MAX_OPS)
+                        && !self
+                            .apply_group(lib, *dev, &mut group, &mut report, &mut new_images)
+                            .await?
+                    {
+                        break;
+                    }
+                    if group.is_empty() {
+                        group_ops = 0;
+                    }
+                }
+                let going_on = group.is_empty()
+                    || self
+                        .apply_group(lib, *dev, &mut group, &mut report, &mut new_images)
+                        .await?;
+                if going_on && let Some(reason) = stop_reason {
+                    self.stop(&mut report, *dev, reason);
                 }
             }
             break;
@@ -637,6 +643,68 @@ impl Syncer {
         self.fetch_images(lib, new_images, all_images, &mut report)
             .await?;
         Ok(report)
+    }
+
+    /// Merges the fetched `group` of `device`'s batches (emptying it) and
+    /// accounts for what was applied; false if the stream stopped.
+    async fn apply_group(
+        &mut self,
+        lib: &SharedLibrary,
+        device: DeviceId,
+        group: &mut Vec<Batch>,
+        report: &mut PullReport,
+        new_images: &mut BTreeSet<String>,
+    ) -> Result<bool, SyncError> {
+        let batches = std::mem::take(group);
+        #[cfg(feature = "planted-bugs")]
+        if bae_merge::planted::is(bae_merge::planted::Bug::CursorOutsideTx)
+            && let Some(last) = batches.last()
+        {
+            // Planted: the cursor moves first, on its own, and a slow disk
+            // leaves a window before the batches land.
+            lock(lib).database().conn().execute(
+                "INSERT INTO sync_cursors (device_id, seq) VALUES (?, ?) \
+                 ON CONFLICT (device_id) DO UPDATE SET seq = excluded.seq",
+                (device.as_bytes().as_slice(), last.seq),
+            )?;
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let outcome = {
+            let mut l = lock(lib);
+            let merger = Self::merger(&mut self.merger, &l);
+            let outcome = l.apply_remote(|conn| merger.apply_batches(conn, &batches));
+            for applied in &outcome.applied {
+                if let Some(max) = applied.max_hlc
+                    && let Err(e) = l.recorder().clock().observe(max)
+                {
+                    self.skewed.insert(device, e.to_string());
+                }
+            }
+            outcome
+        };
+        for batch in &batches[..outcome.applied.len()] {
+            report.batches_applied += 1;
+            self.ops_since_checkpoint += batch.ops.len() as u64;
+            self.head_dirty = true;
+            for op in &batch.ops {
+                if op.table == Table::LibraryImages {
+                    new_images.insert(op.row_id.clone());
+                    if matches!(op.action, Action::Insert(_)) {
+                        // Durably, before any await: a crash before the
+                        // fetch of the bytes must not forget them.
+                        mark_gap(lib, &op.row_id)?;
+                    }
+                }
+            }
+        }
+        match outcome.error {
+            None => Ok(true),
+            Some(e @ (MergeError::SchemaTooNew { .. } | MergeError::InvalidOp { .. })) => {
+                self.stop(report, device, e.to_string());
+                Ok(false)
+            }
+            Some(e) => Err(e.into()),
+        }
     }
 
     fn stop(&mut self, report: &mut PullReport, device: DeviceId, reason: String) {
@@ -739,6 +807,19 @@ impl Syncer {
                     )?;
                     report.image_gaps += 1;
                 }
+                Err(e @ SyncError::Tampered { .. }) => {
+                    // Bytes that fail authentication are never stored or
+                    // shown. They stay a gap (the author's next upload of the
+                    // same image fills it), and the batches already merged
+                    // stay merged: one bad object must not stop the pull.
+                    tracing::warn!(image = %id, error = %e, "image refused");
+                    lock(lib).database().conn().execute(
+                        "INSERT INTO sync_images (id, state) VALUES (?, 'gap') ON CONFLICT (id) DO NOTHING",
+                        [&id],
+                    )?;
+                    report.image_gaps += 1;
+                    report.images_refused.push((id.clone(), e.to_string()));
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -749,12 +830,26 @@ impl Syncer {
     /// applied: data first, then its metadata, which makes it usable.
     pub async fn checkpoint(&mut self, lib: &SharedLibrary) -> Result<CheckpointMeta, SyncError> {
         self.push(lib).await?;
-        let checkpoint = {
+        let (checkpoint, behind) = {
             let l = lock(lib);
             let created = l.recorder().clock().now();
+            // The state holds every local write committed so far, including
+            // any that landed after the push (the app writes while sync
+            // awaits the bucket): the checkpoint claims them all.
             let own_seq = l.recorder().next_seq() - 1;
-            Checkpoint::export(l.database().conn(), l.database().schema(), created, own_seq)?
+            let checkpoint =
+                Checkpoint::export(l.database().conn(), l.database().schema(), created, own_seq)?;
+            (checkpoint, own_seq > l.recorder().last_pushed_seq()?)
         };
+        if behind {
+            // Those late writes must reach the bucket before the checkpoint
+            // does: if this device never pushed again (lost, wiped, restored
+            // from a backup), devices booting from the checkpoint would hold
+            // writes that devices following the batches never get. The
+            // device id cannot change here: it was reconciled by the first
+            // push of this engine.
+            self.push(lib).await?;
+        }
         let id = checkpoint.created.to_string();
         let data_key = layout::checkpoint_data(&id);
         let data = self.seal(&data_key, &checkpoint.encode(), false);

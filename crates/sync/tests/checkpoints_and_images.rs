@@ -106,3 +106,92 @@ async fn an_image_op_is_not_pushed_before_its_bytes() {
         "earlier batches were pushed"
     );
 }
+
+/// Image bytes that fail authentication are refused and kept as a gap; the
+/// batches of the same pull are merged all the same.
+#[tokio::test]
+async fn a_tampered_image_is_a_refused_gap_and_the_pull_goes_on() {
+    let bucket = MemoryBucket::new();
+    let clock = ManualClock::new(T0);
+    let shared: Arc<dyn Bucket> = Arc::new(bucket.clone());
+    let mut a = Device::new(1, shared.clone(), &clock);
+    let mut b = Device::new(2, shared.clone(), &clock);
+    let album = a.import("with cover", 1);
+    let image = a
+        .with(|l| add_cover_image(l, &a.images, &album.album_id, &cover(), b"cover bytes"))
+        .unwrap();
+    a.sync().await;
+    let key = layout::image(&image);
+    let sealed = bucket.get(&key).await.unwrap();
+    let mut bad = sealed.to_vec();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    bucket.put(&key, Bytes::from(bad)).await.unwrap();
+
+    let report = b.syncer.pull(&b.lib).await.unwrap();
+    assert_eq!(report.batches_applied, 2, "{report:?}");
+    assert_eq!(report.image_gaps, 1);
+    assert_eq!(report.images_refused.len(), 1, "{report:?}");
+    assert_eq!(report.images_refused[0].0, image);
+    assert!(b.images.get(&image).unwrap().is_none(), "never stored");
+    assert_eq!(b.title(&album.album_id).as_deref(), Some("with cover"));
+
+    // The author uploads the bytes again: the gap is filled.
+    bucket.put(&key, sealed).await.unwrap();
+    let report = b.syncer.pull(&b.lib).await.unwrap();
+    assert_eq!((report.images_fetched, report.image_gaps), (1, 0));
+    assert_eq!(
+        b.images.get(&image).unwrap().as_deref(),
+        Some(&b"cover bytes"[..])
+    );
+}
+
+/// A local write that lands while `checkpoint` awaits the bucket is in the
+/// checkpoint's state, so its batch must be in the bucket before the
+/// checkpoint is. Otherwise, if the writer never pushed again (lost, wiped,
+/// restored from a backup), a device booting from the checkpoint would hold
+/// a write that a device following the batches never gets. Found by the
+/// simulation's reasoning about checkpoint cursors (sim/, ARCHITECTURE.md).
+#[tokio::test]
+async fn a_write_during_a_checkpoint_reaches_the_bucket_before_it() {
+    let bucket = Arc::new(MemoryBucket::new());
+    let clock = ManualClock::new(T0);
+    let mut a = Device::new(1, bucket.clone(), &clock);
+    let mut b = Device::new(2, bucket.clone(), &clock);
+    a.import("First", 1);
+    a.sync().await;
+    b.sync().await;
+    a.import("Second", 1);
+    // The app writes on `a` while the checkpoint's push uploads a's head.
+    let lib = Arc::clone(&a.lib);
+    let head = layout::head(a.id()).as_str().to_owned();
+    let written = std::sync::atomic::AtomicBool::new(false);
+    bucket.set_faults(move |r| {
+        if r.op == bae_bucket::Operation::Put
+            && r.target == head
+            && !written.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            lib.lock()
+                .unwrap()
+                .create_artist(&bae_library::NewArtist {
+                    name: "Written during the checkpoint".into(),
+                    ..Default::default()
+                })
+                .unwrap();
+        }
+        None
+    });
+    a.syncer.checkpoint(&a.lib).await.unwrap();
+    bucket.clear_faults();
+    // `a` is never heard from again.
+    drop(a);
+    let mut c = Device::new(3, bucket.clone(), &clock);
+    c.sync().await;
+    b.sync().await;
+    assert!(c.dump().contains("Written during the checkpoint"));
+    assert_eq!(
+        b.dump(),
+        c.dump(),
+        "the checkpoint holds a write no batch carries"
+    );
+}

@@ -1,16 +1,22 @@
 //! Benchmark groups. A group measures one question on the shared workload
 //! and returns a [`GroupReport`]; the binary runs the groups it is asked for
-//! and writes one report. A new benchmark (replay, bootstrap, crypto, bucket
-//! requests, memory, ...) is a new module here with a [`Group`]
-//! implementation, listed in [`all`].
+//! and writes one report. A new benchmark is a new module here with a
+//! [`Group`] implementation, listed in [`all`].
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use crate::fixture::Fixture;
 use crate::report::GroupReport;
 use crate::workload::{Spec, Workload};
 
+pub mod bootstrap;
+pub mod bucket;
+pub mod crypto;
+pub mod memory;
+pub mod metadata;
 pub mod recording;
+pub mod replay;
 
 /// What every group gets: the workload, how many runs to time, where to put
 /// databases.
@@ -25,6 +31,7 @@ pub struct Context {
     /// Progress lines on stderr.
     pub verbose: bool,
     workload: OnceLock<Workload>,
+    library: OnceLock<Fixture>,
 }
 
 impl Context {
@@ -36,6 +43,7 @@ impl Context {
             temp_root,
             verbose: true,
             workload: OnceLock::new(),
+            library: OnceLock::new(),
         }
     }
 
@@ -43,6 +51,25 @@ impl Context {
     /// by every group.
     pub fn workload(&self) -> &Workload {
         self.workload.get_or_init(|| Workload::generate(&self.spec))
+    }
+
+    /// The workload written by several devices through one bucket
+    /// ([`Fixture`]), built on first use and shared by every group.
+    pub fn library(&self) -> anyhow::Result<&Fixture> {
+        if let Some(f) = self.library.get() {
+            return Ok(f);
+        }
+        let f = Fixture::build(self.workload(), self.spec.seed, &self.temp_root)?;
+        self.progress(&format!(
+            "library written by {} devices in {:.2} s ({} batches, {} ops, {} synced rows, {} handovers)",
+            crate::fixture::WRITERS,
+            f.build_seconds,
+            f.batches,
+            f.ops,
+            f.rows,
+            f.handovers
+        ));
+        Ok(self.library.get_or_init(|| f))
     }
 
     /// A fresh temporary directory, removed when dropped.
@@ -72,5 +99,13 @@ pub trait Group {
 
 /// Every group, in the order they run.
 pub fn all() -> Vec<Box<dyn Group>> {
-    vec![Box::new(recording::Recording)]
+    vec![
+        Box::new(recording::Recording),
+        Box::new(replay::Replay),
+        Box::new(bootstrap::Bootstrap),
+        Box::new(metadata::Metadata),
+        Box::new(crypto::Crypto),
+        Box::new(bucket::Requests),
+        Box::new(memory::Memory),
+    ]
 }
