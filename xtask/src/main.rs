@@ -13,7 +13,8 @@ commands:
                                      `cargo xtask bench --help` lists every option)
   sim [--seeds N | --seed S] [--devices N|A..B] [--long] [args]
                                      run the deterministic simulation in release mode
-                                     (cargo run --release -p bae-sim -- args;
+                                     (cargo run --release -p bae-sim -- args, with
+                                     --features planted-bugs if args name --plant;
                                      `cargo xtask sim --help` lists every option)";
 
 /// A command: its name and the cargo arguments that run it, before the
@@ -53,8 +54,14 @@ fn main() -> ExitCode {
     // Cargo tells the programs it runs where it is; fall back to PATH.
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let rest: Vec<String> = args.collect();
-    let shown: Vec<&str> = task
-        .cargo_args
+    let mut cargo_args: Vec<&str> = task.cargo_args.to_vec();
+    // `sim --plant BUG` needs the planted bugs compiled in: the replay line a
+    // failing planted seed prints is then one `cargo xtask sim` command too.
+    if task.name == "sim" && rest.iter().any(|a| a == "--plant") {
+        let at = cargo_args.len() - 1;
+        cargo_args.splice(at..at, ["--features", "planted-bugs"]);
+    }
+    let shown: Vec<&str> = cargo_args
         .iter()
         .copied()
         .chain(rest.iter().map(String::as_str))
@@ -64,11 +71,7 @@ fn main() -> ExitCode {
         task.name,
         shown.join(" ")
     );
-    match Command::new(&cargo)
-        .args(task.cargo_args)
-        .args(&rest)
-        .status()
-    {
+    match Command::new(&cargo).args(&cargo_args).args(&rest).status() {
         Ok(status) => match status.code() {
             Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
             // Killed by a signal: report failure.

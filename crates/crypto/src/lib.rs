@@ -69,6 +69,7 @@ mod key;
 mod object;
 mod padded;
 mod range;
+mod reader;
 mod sodium;
 
 pub use error::DecryptError;
@@ -76,3 +77,4 @@ pub use key::{LibraryKey, random_nonce};
 pub use object::{CHUNK_LEN, ciphertext_len, decrypt, encrypt, plaintext_len};
 pub use padded::{decrypt_padded, encrypt_padded, padme_len};
 pub use range::{RangePlan, decrypt_range, range_plan};
+pub use reader::{DecryptReader, decrypt_error};

@@ -169,7 +169,7 @@ impl<'a> ChunkCipher<'a> {
     }
 
     /// Opens chunk `index` of `layout` and appends its plaintext to `out`.
-    fn open(
+    pub(crate) fn open(
         &mut self,
         layout: Layout,
         index: u64,

@@ -171,6 +171,24 @@ impl Merger {
         checkpoint.boot(conn, &self.schema, self.self_device)
     }
 
+    /// Replaces the synced state with the checkpoint `reader` reads, record
+    /// by record (see [`crate::checkpoint::boot_stream`]); returns its
+    /// header. If the checkpoint turns out torn or tampered part way, the
+    /// state is as before.
+    pub fn boot_stream<R: std::io::Read>(
+        &mut self,
+        conn: &mut Connection,
+        reader: crate::CheckpointReader<'_, R>,
+    ) -> Result<crate::CheckpointHeader, crate::BootError> {
+        self.devices.clear();
+        #[cfg(feature = "cross-check")]
+        {
+            self.seen = None;
+            self.seen_decided = true;
+        }
+        crate::checkpoint::boot_stream(conn, &self.schema, self.self_device, reader)
+    }
+
     /// Applies this device's own batches again, after booting from a
     /// checkpoint that does not include them: the local writes made offline
     /// must survive. Batches the checkpoint already covers change nothing.

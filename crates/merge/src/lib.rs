@@ -32,4 +32,7 @@ pub mod planted;
 pub mod reference;
 
 pub use apply::{Applied, GroupApplied, MergeError, Merger, cursors};
-pub use checkpoint::{CHECKPOINT_FORMAT_VERSION, Checkpoint, CheckpointError, CheckpointRow};
+pub use checkpoint::{
+    BootError, CHECKPOINT_FORMAT_VERSION, Checkpoint, CheckpointError, CheckpointHeader,
+    CheckpointItem, CheckpointReader, CheckpointRow, ReadError,
+};

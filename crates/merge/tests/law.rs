@@ -251,6 +251,7 @@ proptest! {
         history in history(),
         picks in prop::collection::vec(any::<u8>(), 40),
         cut in any::<prop::sample::Index>(),
+        truncate in any::<prop::sample::Index>(),
     ) {
         let schema = Replica::new().db.schema().clone();
         let streams = batches(&schema, &history);
@@ -262,8 +263,12 @@ proptest! {
         writer.apply(&order[..k]);
         let created = Hlc::new(9_999, 0, device(200));
         let checkpoint = bae_merge::Checkpoint::export(writer.db.conn(), &schema, created, 0).unwrap();
-        let decoded = bae_merge::Checkpoint::decode(&checkpoint.encode(), &schema).unwrap();
+        let encoded = checkpoint.encode();
+        let decoded = bae_merge::Checkpoint::decode(&encoded, &schema).unwrap();
         prop_assert_eq!(&decoded, &checkpoint);
+        // Any strict prefix is refused: the end record is missing or cut.
+        let short = &encoded[..truncate.index(encoded.len())];
+        prop_assert!(bae_merge::Checkpoint::decode(short, &schema).is_err());
         let mut fresh = Replica::new();
         fresh.merger.boot(fresh.db.conn_mut(), &decoded).unwrap();
         prop_assert_eq!(fresh.dump(), writer.dump());

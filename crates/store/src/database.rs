@@ -137,6 +137,10 @@ fn configure(conn: &Connection, on_disk: bool) -> rusqlite::Result<()> {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
     }
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // A bulk pull merges each batch under a savepoint, whose sub-journal is
+    // a temporary file by default: a write and a read back per page the
+    // batch touches. Kept in memory it is at most one batch's pages.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     // The merge and the recorder prepare a few statements per table and
     // action; rusqlite's default cache of 16 made SQLite recompile them on
     // most ops (27% of the replay's CPU in the benchmark).

@@ -6,7 +6,7 @@ use bae_bucket::{Bucket, ObjectKey, PutOutcome};
 use bae_crypto::LibraryKey;
 use bae_hlc::DeviceId;
 use bae_library::LibraryManager;
-use bae_merge::{Checkpoint, MergeError, Merger};
+use bae_merge::{Checkpoint, CheckpointReader, MergeError, Merger};
 use bae_oplog::{Action, Batch};
 use bae_store::{SCHEMA_VERSION, Table};
 use bytes::Bytes;
@@ -26,6 +26,11 @@ pub struct SyncConfig {
     /// How long a checkpoint's covered batches, and a silent device's head,
     /// are kept before GC may collect them.
     pub gc_grace_period_ms: u64,
+    /// Checkpoint data objects up to this size are downloaded in one GET
+    /// and booted from memory; larger ones are downloaded in ranges of this
+    /// size into a temporary file and booted from there, so booting a large
+    /// library never holds its checkpoint in memory.
+    pub checkpoint_range_bytes: u64,
 }
 
 impl Default for SyncConfig {
@@ -33,6 +38,7 @@ impl Default for SyncConfig {
         SyncConfig {
             checkpoint_every_ops: 10_000,
             gc_grace_period_ms: 30 * 24 * 60 * 60 * 1000,
+            checkpoint_range_bytes: 8 << 20,
         }
     }
 }
@@ -156,6 +162,21 @@ fn lock(lib: &SharedLibrary) -> MutexGuard<'_, LibraryManager> {
 
 /// Records that this device lacks an image's bytes, unless it already knows
 /// the image (a gap, or its own upload).
+/// A downloaded checkpoint data object, still encrypted.
+enum Spooled {
+    Memory(std::io::Cursor<Bytes>),
+    File(std::io::BufReader<std::fs::File>),
+}
+
+impl std::io::Read for Spooled {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Spooled::Memory(c) => c.read(buf),
+            Spooled::File(f) => f.read(buf),
+        }
+    }
+}
+
 /// Most batches a pull merges in one transaction.
 const GROUP_MAX_BATCHES: usize = 256;
 /// Most ops a pull merges in one transaction: bounds the memory a group of
@@ -231,6 +252,49 @@ impl Syncer {
             path: key.as_str().to_owned(),
             source,
         })
+    }
+
+    /// The encrypted bytes of checkpoint data object `key`: in memory when
+    /// small (one GET, as before), else downloaded by ranges into an
+    /// anonymous temporary file, so a large library's checkpoint is never
+    /// wholly in memory.
+    async fn download_checkpoint(
+        &self,
+        key: &ObjectKey,
+        meta: &CheckpointMeta,
+    ) -> Result<Spooled, SyncError> {
+        let torn = |got: u64| SyncError::CheckpointUnusable {
+            id: meta.id.clone(),
+            reason: format!(
+                "its data object is {got} bytes, its metadata says {}",
+                meta.data_len
+            ),
+        };
+        let range_len = self.config.checkpoint_range_bytes.max(1);
+        if meta.data_len <= range_len {
+            let bytes = self.bucket.get(key).await?;
+            if bytes.len() as u64 != meta.data_len {
+                return Err(torn(bytes.len() as u64));
+            }
+            return Ok(Spooled::Memory(std::io::Cursor::new(bytes)));
+        }
+        let spool = |source: std::io::Error| SyncError::Spool {
+            id: meta.id.clone(),
+            source,
+        };
+        let mut file = tempfile::tempfile().map_err(spool)?;
+        let mut at = 0;
+        while at < meta.data_len {
+            let end = (at + range_len).min(meta.data_len);
+            let part = self.bucket.get_range(key, at..end).await?;
+            if part.len() as u64 != end - at {
+                return Err(torn(at + part.len() as u64));
+            }
+            std::io::Write::write_all(&mut file, &part).map_err(spool)?;
+            at = end;
+        }
+        std::io::Seek::rewind(&mut file).map_err(spool)?;
+        Ok(Spooled::File(std::io::BufReader::new(file)))
     }
 
     fn merger<'a>(merger: &'a mut Option<Merger>, lib: &LibraryManager) -> &'a mut Merger {
@@ -383,6 +447,10 @@ impl Syncer {
         // Whatever the former self uploaded must stay reachable: pull goes
         // as far as a device's head, and nobody writes the old id's head any
         // more, so it must name every batch the bucket holds under that id.
+        // GC may have collected those batches and the head of a silent
+        // device: then only the checkpoints tell how far they went, and the
+        // head must say so again, or this database would never pull them
+        // (its pull would boot from a checkpoint covering them).
         let bucket_seq = self
             .bucket
             .list_all(&layout::ops_prefix(device))
@@ -390,7 +458,8 @@ impl Syncer {
             .iter()
             .filter_map(|o| layout::parse_batch(device, o.key.as_str()))
             .max()
-            .unwrap_or(0);
+            .unwrap_or(0)
+            .max(known);
         if bucket_seq > head_seq {
             let mut former = head.unwrap_or(Head {
                 device_id: device,
@@ -526,6 +595,14 @@ impl Syncer {
             }
         }
         let listing = self.bucket.list_all(layout::HEADS).await?;
+        // GC deletes the head of a device that looked silent when GC read
+        // the heads; if this device woke and pushed in between, its new head
+        // is gone and nobody learns of those batches. Put it back.
+        let own_head = layout::head(device);
+        if !listing.iter().any(|o| o.key == own_head) && lock(lib).recorder().last_pushed_seq()? > 0
+        {
+            self.head_dirty = true;
+        }
         let known = self.known_heads(lib)?;
         for object in listing {
             let Some(dev) = layout::parse_head(object.key.as_str()) else {
@@ -923,15 +1000,32 @@ impl Syncer {
             id: meta.id.clone(),
             reason,
         };
-        let body = self.open(&layout::checkpoint_data(&meta.id), false).await?;
+        let key = layout::checkpoint_data(&meta.id);
+        let source = self.download_checkpoint(&key, meta).await?;
         let schema = lock(lib).database().schema().clone();
-        let checkpoint = Checkpoint::decode(&body, &schema).map_err(|e| unusable(e.to_string()))?;
-        if checkpoint.cursors != meta.cursors || checkpoint.created != meta.created {
+        let read_error = |e: bae_merge::ReadError| match e {
+            bae_merge::ReadError::Io(e) => match bae_crypto::decrypt_error(&e) {
+                Some(d) => SyncError::Tampered {
+                    path: key.as_str().to_owned(),
+                    source: d.clone(),
+                },
+                None => SyncError::Spool {
+                    id: meta.id.clone(),
+                    source: e,
+                },
+            },
+            bae_merge::ReadError::Checkpoint(e) => unusable(e.to_string()),
+        };
+        let reader = bae_crypto::DecryptReader::new(&self.key, key.as_str(), source, meta.data_len)
+            .map_err(|e| read_error(e.into()))?;
+        let checkpoint = CheckpointReader::new(reader, &schema).map_err(read_error)?;
+        let header = checkpoint.header().clone();
+        if header.cursors != meta.cursors || header.created != meta.created {
             return Err(unusable("its metadata does not match its data".to_owned()));
         }
         let mut l = lock(lib);
         let own = l.device_id();
-        let covered = checkpoint.cursors.get(&own).copied().unwrap_or(0);
+        let covered = header.cursors.get(&own).copied().unwrap_or(0);
         let mine: Vec<Batch> = l
             .recorder()
             .stored_after(covered)?
@@ -940,7 +1034,12 @@ impl Syncer {
             .collect();
         let merger = Self::merger(&mut self.merger, &l);
         l.apply_remote(|conn| -> Result<(), SyncError> {
-            merger.boot(conn, &checkpoint)?;
+            // The checkpoint is read, authenticated and validated as it is
+            // booted; if any of it fails, the boot rolls back whole.
+            merger.boot_stream(conn, checkpoint).map_err(|e| match e {
+                bae_merge::BootError::Read(e) => read_error(e),
+                bae_merge::BootError::Sqlite(e) => SyncError::Database(e),
+            })?;
             for batch in &mine {
                 merger.reapply_own(conn, batch)?;
             }
@@ -957,8 +1056,8 @@ impl Syncer {
         )?;
         // Adopting our own checkpoint's clock is always safe; another
         // device's may be refused as too far ahead, like any remote clock.
-        if let Err(e) = l.recorder().clock().observe(checkpoint.created) {
-            self.skewed.insert(checkpoint.writer, e.to_string());
+        if let Err(e) = l.recorder().clock().observe(header.created) {
+            self.skewed.insert(header.writer, e.to_string());
         }
         self.head_dirty = true;
         Ok(())

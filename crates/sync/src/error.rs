@@ -65,6 +65,18 @@ pub enum SyncError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A large checkpoint could not be spooled to a temporary file while
+    /// booting (a full disk, most likely); the device keeps the state it has.
+    #[error(
+        "checkpoint {id} could not be spooled to a temporary file ({source}): \
+         free space in the temporary directory (TMPDIR) and sync again"
+    )]
+    Spool {
+        /// The checkpoint.
+        id: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// A checkpoint is incomplete, torn or from a newer bae; the device keeps
     /// the state it has.
     #[error("checkpoint {id} cannot be used: {reason}")]

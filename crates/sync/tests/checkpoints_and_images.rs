@@ -195,3 +195,56 @@ async fn a_write_during_a_checkpoint_reaches_the_bucket_before_it() {
         "the checkpoint holds a write no batch carries"
     );
 }
+
+/// A checkpoint larger than `checkpoint_range_bytes` is downloaded by
+/// ranges into a temporary file and booted from there, to the same state;
+/// a byte flipped in its middle is found as the boot reads it, and the boot
+/// rolls back whole.
+#[tokio::test]
+async fn a_large_checkpoint_boots_from_ranges_and_a_tampered_one_changes_nothing() {
+    let bucket = MemoryBucket::new();
+    let clock = ManualClock::new(T0);
+    let shared: Arc<dyn Bucket> = Arc::new(bucket.clone());
+    let mut a = Device::new(1, shared.clone(), &clock);
+    for n in 0..4 {
+        a.import(&format!("album {n}"), 12);
+    }
+    let meta = a.syncer.checkpoint(&a.lib).await.unwrap();
+    let range_bytes = 4096;
+    assert!(
+        meta.data_len > 4 * range_bytes,
+        "the checkpoint spans several ranges: {}",
+        meta.data_len
+    );
+    let config = bae_sync::SyncConfig {
+        checkpoint_range_bytes: range_bytes,
+        ..bae_sync::SyncConfig::default()
+    };
+
+    let mut b = Device::with_config(2, shared.clone(), &clock, config.clone());
+    let before = bucket.request_counts();
+    b.syncer.boot_from(&b.lib, &meta).await.unwrap();
+    let after = bucket.request_counts();
+    let gets = after.get_range - before.get_range;
+    assert_eq!(after.get, before.get, "no whole-object GET");
+    assert_eq!(
+        gets,
+        meta.data_len.div_ceil(range_bytes),
+        "one ranged GET per range"
+    );
+    assert_eq!(b.dump(), a.dump());
+
+    // Flip a byte in the middle of the data object.
+    let key = layout::checkpoint_data(&meta.id);
+    let sealed = bucket.get(&key).await.unwrap();
+    let mut bad = sealed.to_vec();
+    let middle = bad.len() / 2;
+    bad[middle] ^= 1;
+    bucket.put(&key, Bytes::from(bad)).await.unwrap();
+    let mut c = Device::with_config(3, shared.clone(), &clock, config);
+    c.import("c's own album", 2);
+    let own = c.dump();
+    let err = c.syncer.boot_from(&c.lib, &meta).await.unwrap_err();
+    assert!(matches!(err, bae_sync::SyncError::Tampered { .. }), "{err}");
+    assert_eq!(c.dump(), own, "nothing of the tampered checkpoint stayed");
+}

@@ -229,3 +229,76 @@ async fn a_newer_schema_stops_only_that_stream() {
     let again = reader.syncer.pull(&reader.lib).await.unwrap();
     assert_eq!(again.stopped.len(), 1);
 }
+
+/// A backup restored after GC collected its device's later batches and
+/// silent head: only a checkpoint still shows how far that id's history
+/// went. The restored database must take a new id; reusing the old one
+/// would upload a new batch under a seq every other device has already
+/// applied, and they would never see it. Found by the simulation (seeds
+/// with restores, long offline stretches and GC).
+#[tokio::test]
+async fn a_backup_restored_after_gc_collected_its_history_takes_a_new_id() {
+    let bucket = MemoryBucket::new();
+    let clock = ManualClock::new(T0);
+    let shared: Arc<dyn Bucket> = Arc::new(bucket.clone());
+    let config = bae_sync::SyncConfig {
+        checkpoint_every_ops: 10_000,
+        gc_grace_period_ms: DAY_MS,
+        ..bae_sync::SyncConfig::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let backup = dir.path().join("backup.db");
+    let mut a = Device::with_config(1, shared.clone(), &clock, config.clone());
+    let mut b = Device::with_config(2, shared.clone(), &clock, config);
+    a.import("one", 1);
+    a.sync().await;
+    a.backup(&backup);
+    a.import("two", 1);
+    a.sync().await;
+    b.sync().await;
+    b.syncer.checkpoint(&b.lib).await.unwrap();
+    // `a` goes silent; past the grace period, b's GC collects a's batches
+    // (the checkpoint covers them) and a's head.
+    clock.advance_ms(2 * DAY_MS);
+    b.sync().await;
+    b.syncer.gc(&b.lib).await.unwrap();
+    let old = a.id();
+    drop(a);
+    assert!(
+        bucket.get(&layout::head(old)).await.is_err(),
+        "GC collected the silent head"
+    );
+    assert!(bucket.get(&layout::batch(old, 2)).await.is_err());
+    let mut restored = Device::restored(1, shared.clone(), &clock, &backup);
+    restored.import("after restore", 1);
+    restored.sync().await;
+    assert_ne!(restored.id(), old, "the restored database took a new id");
+    b.sync().await;
+    assert_eq!(
+        b.album_titles(),
+        ["after restore", "one", "two"],
+        "nothing written on either side is lost"
+    );
+    assert_eq!(b.dump(), restored.dump());
+}
+
+/// GC deletes the head of a device that looked silent when it read the
+/// heads; if that device pushed in the meantime, the deletion takes its new
+/// head. The device's next sync must put it back, or a device that never
+/// read it would never pull those batches. Found by the simulation (seed
+/// 932: GC across a time jump racing a restored device's first pushes).
+#[tokio::test]
+async fn a_head_deleted_by_a_racing_gc_is_written_again() {
+    let bucket = MemoryBucket::new();
+    let clock = ManualClock::new(T0);
+    let shared: Arc<dyn Bucket> = Arc::new(bucket.clone());
+    let mut a = Device::new(1, shared.clone(), &clock);
+    a.import("one", 1);
+    a.sync().await;
+    // The stale deletion lands after a's push.
+    bucket.delete(&layout::head(a.id())).await.unwrap();
+    a.sync().await;
+    let mut b = Device::new(2, shared.clone(), &clock);
+    b.sync().await;
+    assert_eq!(b.album_titles(), ["one"], "b learned of a's batches");
+}

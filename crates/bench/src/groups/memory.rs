@@ -235,22 +235,17 @@ impl Group for Memory {
                 }
             ),
             format!(
-                "Today the boot is not streamed: Syncer::boot_from GETs the whole checkpoint \
-                 object ({:.1} MiB) into one buffer, bae_crypto::decrypt opens it whole into a \
-                 second ({:.1} MiB), Checkpoint::decode turns all of it into Rust values (every \
-                 row's Vec<Value> and Strings), and only then does Merger::boot write them in one \
-                 transaction; the peak holds all three at once. Streaming needs, from the bucket \
-                 up: ranged GETs of the data object a few chunks at a time (Bucket::get_range and \
-                 range_plan exist); a chunk-by-chunk opener in bae-crypto (the format already \
-                 seals each 64 KiB chunk on its own with its index and last flag, so nothing in \
-                 the format stands in the way; only the API returns whole Vecs); a checkpoint \
-                 decoder that yields one row at a time (BAEC v1 is a single postcard value whose \
-                 rows are one length-prefixed sequence, written table by table in dependency \
-                 order, followed by tombstones and pending writes, so rows can be decoded and \
-                 inserted as they arrive, parents before children); and Checkpoint::boot taking \
-                 that iterator inside its transaction. Writing one streamed needs the mirror \
-                 image: export rows from a cursor into the encoder and a chunk sealer, and a \
-                 multipart or chunked upload (the Bucket trait has no multipart PUT today).",
+                "The boot is streamed: Syncer::boot_from downloads the checkpoint object \
+                 ({:.1} MiB; {:.1} MiB of plaintext) in ranged GETs of \
+                 SyncConfig::checkpoint_range_bytes (8 MiB) into an anonymous temporary file, \
+                 then bae_crypto::DecryptReader authenticates it one 64 KiB chunk at a time, \
+                 CheckpointReader decodes one length-prefixed record at a time, and \
+                 Merger::boot_stream inserts each row as it arrives, parents before children, \
+                 in one transaction that rolls back if a later chunk or record fails. What \
+                 remains in the peak is SQLite's page cache and the WAL index of that \
+                 transaction. Writing a checkpoint is not streamed: Checkpoint::export builds \
+                 it in memory and it is uploaded in one PUT (the Bucket trait has no \
+                 multipart upload).",
                 checkpoint_bytes / 1048576.0,
                 plaintext / 1048576.0
             ),
