@@ -634,6 +634,11 @@ impl Syncer {
         self.stopped.clear();
         let mut new_images: BTreeSet<String> = BTreeSet::new();
         let mut all_images = report.booted_from.is_some();
+        // The batches found collected so far in this pull, per device: a
+        // checkpoint booted from must cover all of them, not only the last,
+        // or booting from it would bring back a gap an earlier boot filled
+        // and the pull would go round booting for ever.
+        let mut required: BTreeMap<DeviceId, u64> = BTreeMap::new();
         'restart: loop {
             let heads = self.known_heads(lib)?;
             let cursors = bae_merge::cursors(lock(lib).database().conn())?;
@@ -655,16 +660,16 @@ impl Syncer {
                             // id need not (a writer's clock can run ahead):
                             // take the newest that does. It covers the group
                             // fetched so far too, which booting replaces.
-                            let meta = self
-                                .checkpoints()
-                                .await?
-                                .into_iter()
-                                .rev()
-                                .find(|m| m.cursors.get(dev).copied().unwrap_or(0) >= seq);
+                            let need = required.entry(*dev).or_insert(0);
+                            *need = (*need).max(seq);
+                            let covers = |m: &CheckpointMeta| {
+                                required
+                                    .iter()
+                                    .all(|(d, s)| m.cursors.get(d).copied().unwrap_or(0) >= *s)
+                            };
+                            let meta = self.checkpoints().await?.into_iter().rev().find(covers);
                             match meta {
-                                Some(meta)
-                                    if meta.cursors.get(dev).copied().unwrap_or(0) >= seq =>
-                                {
+                                Some(meta) => {
                                     self.boot_from(lib, &meta).await?;
                                     report.booted_from = Some(meta.id);
                                     all_images = true;
@@ -1064,10 +1069,13 @@ impl Syncer {
     }
 
     /// Collects what no device needs any more: batches covered by a
-    /// checkpoint older than the grace period, unless a head seen within the
-    /// grace period shows a cursor below them; checkpoints older than that
-    /// one; and heads of devices silent for longer than the grace period
-    /// whose batches are all covered.
+    /// checkpoint older than the grace period, unless this device or a head
+    /// seen within the grace period shows a cursor below them, and only
+    /// while that checkpoint covers every batch collected before;
+    /// checkpoints older than that one; and heads of devices silent for
+    /// longer than the grace period whose batches are all covered, that
+    /// every other head and this device have applied, and that are not
+    /// behind their device's batches in the bucket.
     pub async fn gc(&mut self, lib: &SharedLibrary) -> Result<GcReport, SyncError> {
         let now_ms = lock(lib).recorder().clock().wall_ms();
         let grace = self.config.gc_grace_period_ms;
@@ -1091,10 +1099,80 @@ impl Syncer {
                 heads.push(head);
             }
         }
+        // The device collecting is alive whatever its head in the bucket says:
+        // that head is only as recent as its last push, and after a long
+        // stretch offline (or a jump of its clock) it looks silent. Judge
+        // what this device still needs by its own database's cursors, not by
+        // that stale head alone, or it would collect a head or batches it
+        // has not applied yet and never learn of them. Its head still counts
+        // too while it looks live (as every head does): it says what the
+        // others, and GC's checks, last heard from this device.
+        let (own, own_cursors) = {
+            let l = lock(lib);
+            (l.device_id(), bae_merge::cursors(l.database().conn())?)
+        };
+        let own_view = Head {
+            device_id: own,
+            seq: 0,
+            hlc: None,
+            last_sync_ms: now_ms,
+            cursors: own_cursors,
+            schema_version: SCHEMA_VERSION,
+        };
         let live: Vec<&Head> = heads
             .iter()
             .filter(|h| h.last_sync_ms.saturating_add(grace) >= now_ms)
+            .chain(std::iter::once(&own_view))
             .collect();
+        // Every batch collected so far must stay covered by one checkpoint:
+        // a device that lacks some of them boots from a single checkpoint,
+        // and booting replaces its whole state. Collecting with a base that
+        // does not cover what earlier runs (with other bases) collected
+        // leaves two checkpoints each covering what the other lacks, and a
+        // device booting from one finds the other's batches gone and boots
+        // from that one again, for ever. What is gone is read off the
+        // listing: GC collects a device's batches from its first one on, so
+        // the batches left are the ones after the first gap. A device with
+        // none left may have lost all of them: its head, or else any
+        // checkpoint, says how far they went.
+        let mut devices: BTreeSet<DeviceId> = heads.iter().map(|h| h.device_id).collect();
+        for meta in &metas {
+            devices.extend(meta.cursors.keys().copied());
+        }
+        let mut listings = BTreeMap::new();
+        let mut covers_collected = true;
+        for device in devices {
+            let seqs: Vec<(u64, ObjectKey)> = self
+                .bucket
+                .list_all(&layout::ops_prefix(device))
+                .await?
+                .into_iter()
+                .filter_map(|o| layout::parse_batch(device, o.key.as_str()).map(|seq| (seq, o.key)))
+                .collect();
+            let collected = match seqs.iter().map(|(seq, _)| *seq).min() {
+                Some(first) => first.saturating_sub(1),
+                None => heads
+                    .iter()
+                    .find(|h| h.device_id == device)
+                    .map(|h| h.seq)
+                    .unwrap_or_else(|| {
+                        metas
+                            .iter()
+                            .filter_map(|m| m.cursors.get(&device).copied())
+                            .max()
+                            .unwrap_or(0)
+                    }),
+            };
+            if base.cursors.get(&device).copied().unwrap_or(0) < collected {
+                covers_collected = false;
+            }
+            listings.insert(device, seqs);
+        }
+        if !covers_collected && !no_grace {
+            // A later checkpoint, written once a device has caught up, will
+            // cover both; collect then.
+            return Ok(report);
+        }
         for (device, covered) in &base.cursors {
             let needed = live
                 .iter()
@@ -1104,10 +1182,9 @@ impl Syncer {
                 .unwrap_or(u64::MAX);
             let needed = if no_grace { u64::MAX } else { needed };
             let bound = (*covered).min(needed);
-            for object in self.bucket.list_all(&layout::ops_prefix(*device)).await? {
-                if layout::parse_batch(*device, object.key.as_str()).is_some_and(|seq| seq <= bound)
-                {
-                    self.bucket.delete(&object.key).await?;
+            for (seq, key) in listings.get(device).into_iter().flatten() {
+                if *seq <= bound {
+                    self.bucket.delete(key).await?;
                     report.batches_deleted += 1;
                 }
             }
@@ -1129,17 +1206,33 @@ impl Syncer {
                 .await?;
             report.checkpoints_deleted += 1;
         }
-        let own = lock(lib).device_id();
         for head in &heads {
             let silent = head.last_sync_ms.saturating_add(grace) < now_ms;
             let covered = base.cursors.get(&head.device_id).copied().unwrap_or(0) >= head.seq;
-            // A head is how the others learn how far its batches go: a live
-            // device that has not applied them all yet still needs it.
-            let applied_everywhere = live
+            // A head is how the others learn how far its batches go, and a
+            // device that has not applied them all yet still needs it, live
+            // or not: one that looks silent (its clock, or this one's, may be
+            // off by more than the grace period, or it was merely offline)
+            // would otherwise come back never knowing of those batches. So
+            // every head still in the bucket must have applied them, and so
+            // must this device. Heads of devices gone for good do not block
+            // this for ever: theirs is collected first, once the others have
+            // applied its batches.
+            let applied_everywhere = heads
                 .iter()
+                .chain(std::iter::once(&own_view))
                 .filter(|h| h.device_id != head.device_id)
                 .all(|h| h.cursors.get(&head.device_id).copied().unwrap_or(0) >= head.seq);
-            if silent && covered && applied_everywhere && head.device_id != own {
+            // A head behind its device's batches in the bucket (they were
+            // uploaded and the head write after them was lost) is about to
+            // be rewritten up to them, by that device or by a restored copy
+            // of its database, and is the only way the others will learn of
+            // them. GC read the heads before that rewrite: deleting now
+            // could delete the rewritten head, so keep it.
+            let lagging = listings
+                .get(&head.device_id)
+                .is_some_and(|batches| batches.iter().any(|(seq, _)| *seq > head.seq));
+            if silent && covered && applied_everywhere && !lagging && head.device_id != own {
                 self.bucket.delete(&layout::head(head.device_id)).await?;
                 report.heads_deleted += 1;
             }
