@@ -112,10 +112,16 @@ pub fn on_delete(world: &World, peer: &str, key: &str) {
         return;
     };
     // What GC saw when it started (another device's GC may have removed a
-    // checkpoint since, one that a newer checkpoint covers).
+    // checkpoint since, one that a newer checkpoint covers), or what is
+    // complete in the bucket now: GC lists the checkpoints itself after the
+    // snapshot is taken, and one whose metadata upload was being retried
+    // may have become complete in between (seed 3046). Either way the age
+    // is judged at the snapshot's time, as GC judges it.
+    let now_complete = checkpoints_now(world);
     let eligible = gc
         .checkpoints
         .iter()
+        .chain(now_complete.iter())
         .filter(|m| m.created.wall_ms().saturating_add(grace) <= gc.now_ms)
         .any(|m| m.cursors.get(&dev).copied().unwrap_or(0) >= seq);
     if !eligible {
