@@ -352,6 +352,17 @@ impl Progress {
 }
 
 /// Boots (or resumes) the library in the cache from the bucket.
+/// Puts the images a pull refused (their bytes failed authentication) among
+/// the problems `/health` shows.
+pub fn report_refused_images(problems: &Problems, report: &PullReport) {
+    for (image_id, why) in &report.images_refused {
+        problems.report(
+            layout::image(image_id).as_str(),
+            &format!("{why}; it is not served"),
+        );
+    }
+}
+
 pub async fn boot(options: &BootOptions) -> Result<Booted, BootError> {
     let url = options.bucket.to_string();
     let inner = bae_bucket::open_bucket(&options.bucket, &options.open)
@@ -361,10 +372,7 @@ pub async fn boot(options: &BootOptions) -> Result<Booted, BootError> {
             reason: e.to_string(),
         })?;
     let problems = Arc::new(Problems::default());
-    let bucket = Arc::new(ReadOnlyBucket::new(inner).check_images(
-        LibraryKey::from_bytes(*options.key.as_bytes()),
-        Arc::clone(&problems),
-    ));
+    let bucket = Arc::new(ReadOnlyBucket::new(inner));
     match check_key(bucket.as_ref(), &options.key).await? {
         KeyCheck::Opens(path) => tracing::debug!(path, "the library key opens the bucket"),
         KeyCheck::Empty => tracing::warn!(
@@ -473,6 +481,7 @@ pub async fn boot(options: &BootOptions) -> Result<Booted, BootError> {
         p.finish();
     }
     let mut report = pulled?;
+    report_refused_images(&problems, &report);
     if report.booted_from.is_none() {
         report.booted_from = booted_from;
     }

@@ -8,25 +8,20 @@ use std::sync::{Arc, RwLock};
 use bae_bucket::{
     BoxFuture, Bucket, BucketError, ListPage, ObjectKey, ObjectMeta, Operation, PutOutcome,
 };
-use bae_crypto::LibraryKey;
 use bytes::Bytes;
-
-use crate::media::Problems;
 
 /// Wraps a bucket so that nothing can write to it: every put and delete is
 /// refused, whatever code asks. bae-server never writes to the bucket, and
 /// this is where that is enforced rather than hoped for.
 ///
-/// It also counts the bytes downloaded (the bootstrap's progress), can hide
-/// key prefixes (a checkpoint that failed authentication, so the bootstrap
-/// replays batches instead), and can check image objects as they are read:
-/// one that fails authentication is reported and reads as absent, so the
-/// sync engine records a gap for it instead of failing the whole pull.
+/// It also counts the bytes downloaded (the bootstrap's progress) and can
+/// hide key prefixes (a checkpoint that failed authentication, so the
+/// bootstrap replays batches instead). Images that fail authentication are
+/// the sync engine's to refuse (`PullReport::images_refused`).
 pub struct ReadOnlyBucket {
     inner: Arc<dyn Bucket>,
     hidden: RwLock<Vec<String>>,
     downloaded: AtomicU64,
-    image_check: Option<(LibraryKey, Arc<Problems>)>,
 }
 
 impl fmt::Debug for ReadOnlyBucket {
@@ -44,15 +39,7 @@ impl ReadOnlyBucket {
             inner,
             hidden: RwLock::new(Vec::new()),
             downloaded: AtomicU64::new(0),
-            image_check: None,
         }
-    }
-
-    /// Checks every `images/…` object read under `key`; failures go to
-    /// `problems` and read as not found.
-    pub fn check_images(mut self, key: LibraryKey, problems: Arc<Problems>) -> ReadOnlyBucket {
-        self.image_check = Some((key, problems));
-        self
     }
 
     /// Bytes downloaded so far (object bodies and ranges).
@@ -111,19 +98,6 @@ impl Bucket for ReadOnlyBucket {
             let bytes = self.inner.get(key).await?;
             self.downloaded
                 .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-            if let Some((lib_key, problems)) = &self.image_check
-                && key.as_str().starts_with("images/")
-                && let Err(e) = bae_crypto::decrypt(lib_key, key.as_str(), &bytes)
-            {
-                problems.report(
-                    key.as_str(),
-                    &format!(
-                        "{} failed authentication ({e}); it is not served",
-                        key.as_str()
-                    ),
-                );
-                return Err(BucketError::NotFound { key: key.clone() });
-            }
             Ok(bytes)
         })
     }
@@ -204,26 +178,5 @@ mod tests {
             .map(|o| o.key.as_str().to_owned())
             .collect();
         assert_eq!(listed, vec!["heads/b.json.enc"]);
-    }
-
-    #[tokio::test]
-    async fn tampered_images_read_as_absent_and_are_reported() {
-        let mem = Arc::new(MemoryBucket::new());
-        let key = LibraryKey::from_bytes([3; 32]);
-        let good = ObjectKey::new("images/ab/cd/abcd-1").unwrap();
-        let bad = ObjectKey::new("images/ab/cd/abcd-2").unwrap();
-        for k in [&good, &bad] {
-            let sealed = bae_crypto::encrypt(&key, k.as_str(), b"png", [0; 24]);
-            mem.put(k, Bytes::from(sealed)).await.unwrap();
-        }
-        let mut sealed = mem.get(&bad).await.unwrap().to_vec();
-        sealed[30] ^= 1;
-        mem.put(&bad, Bytes::from(sealed)).await.unwrap();
-        let problems = Arc::new(Problems::default());
-        let ro = ReadOnlyBucket::new(mem).check_images(key, Arc::clone(&problems));
-        assert!(ro.get(&good).await.is_ok());
-        assert!(ro.get(&bad).await.unwrap_err().is_not_found());
-        assert!(problems.all()[bad.as_str()].contains("failed authentication"));
-        assert_eq!(problems.all().len(), 1);
     }
 }

@@ -263,16 +263,11 @@ impl Media {
         }
         let key = layout::image(image_id);
         let path = key.as_str();
-        let sealed = self.bucket.get(&key).await.map_err(|e| {
-            // The bucket view reports a tampered image and reads it as absent.
-            if let Some(reason) = self.problems.all().get(path) {
-                return MediaError::Tampered {
-                    path: path.to_owned(),
-                    reason: reason.clone(),
-                };
-            }
-            self.bucket_error(path, e)
-        })?;
+        let sealed = self
+            .bucket
+            .get(&key)
+            .await
+            .map_err(|e| self.bucket_error(path, e))?;
         let bytes =
             bae_crypto::decrypt(&self.key, path, &sealed).map_err(|e| self.tampered(path, e))?;
         if let Err(e) = self.images.put(image_id, &bytes) {

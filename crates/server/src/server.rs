@@ -141,7 +141,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, ServerError> {
         bucket,
         bae_crypto::LibraryKey::from_bytes(*config.boot.key.as_bytes()),
         images,
-        problems,
+        Arc::clone(&problems),
     ));
     let sync = Arc::new(SyncState::new(config.sync_interval.as_secs_f64()));
     sync.record(Ok(&report));
@@ -162,6 +162,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, ServerError> {
     });
     let interval = config.sync_interval;
     let write_side = Arc::clone(&lib);
+    let sync_problems = Arc::clone(&problems);
     let mut stop_sync = stop.subscribe();
     let stop = StopOnDrop(stop);
     let runtime = tokio::runtime::Handle::current();
@@ -178,6 +179,9 @@ pub async fn start(config: ServerConfig) -> Result<Running, ServerError> {
                     _ = stop_sync.wait_for(|s| *s) => return,
                 }
                 let result = syncer.pull(&write_side).await;
+                if let Ok(r) = &result {
+                    crate::boot::report_refused_images(&sync_problems, r);
+                }
                 match &result {
                     Ok(r) if r.batches_applied > 0 || r.booted_from.is_some() => {
                         tracing::info!(batches = r.batches_applied, "pulled")
