@@ -304,6 +304,24 @@ impl S3 for MemS3 {
         self.check_bucket(&input.bucket)?;
         let lost = self.before("delete", &input.key, true).await?;
         let peer = crate::net::PEER.try_with(Clone::clone).unwrap_or_default();
+        // `If-Match`: only the version the caller read may go. A missing
+        // object matches nothing, like S3, which answers 404 then; the client
+        // takes that as gone.
+        if let Some(condition) = &input.if_match {
+            let current = self
+                .world
+                .store()
+                .objects
+                .get(&input.key)
+                .map(|o| o.etag.clone());
+            match (condition.as_etag(), current) {
+                (_, None) => return Err(s3_error!(NoSuchKey)),
+                (Some(wanted), Some(current)) if wanted.value() != current => {
+                    return Err(s3_error!(PreconditionFailed, "object changed"));
+                }
+                _ => {}
+            }
+        }
         crate::check::on_delete(&self.world, &peer, &input.key);
         {
             let mut store = self.world.store();

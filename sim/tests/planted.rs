@@ -20,7 +20,7 @@ use bae_sim::{Options, Outcome, run_seed};
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// The largest seed budget below.
-const MAX_BUDGET: u64 = 8;
+const MAX_BUDGET: u64 = 16;
 
 /// Devices per seed in these tests: fewer devices make a debug-build seed
 /// cheaper, and every bug below is still caught by two to four of them.
@@ -96,7 +96,7 @@ fn arrival_order_is_caught() {
 
 #[test]
 fn cursor_outside_the_transaction_is_caught() {
-    caught("cursor-outside-tx", 6);
+    caught("cursor-outside-tx", MAX_BUDGET);
 }
 
 #[test]

@@ -24,6 +24,15 @@ pub enum PutOutcome {
     AlreadyExists,
 }
 
+/// What [`Bucket::delete_if_match`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeleteOutcome {
+    /// The object had the given etag and is gone, or there was none.
+    Deleted,
+    /// The object was rewritten since its etag was read; it was left alone.
+    Changed,
+}
+
 /// One entry of a listing.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ObjectMeta {
@@ -103,6 +112,18 @@ pub trait Bucket: Send + Sync + fmt::Debug {
     /// Removes the object. Idempotent: deleting a missing key succeeds.
     fn delete<'a>(&'a self, key: &'a ObjectKey) -> BoxFuture<'a, Result<(), BucketError>>;
 
+    /// Removes the object only while it is the version `etag` names (S3
+    /// `If-Match` on DeleteObject): [`DeleteOutcome::Changed`] if it was
+    /// rewritten since that etag was read, [`DeleteOutcome::Deleted`] if it
+    /// is gone (or was already). A store that ignores the condition deletes
+    /// whatever is there; see the crate documentation for what each store
+    /// was seen to do.
+    fn delete_if_match<'a>(
+        &'a self,
+        key: &'a ObjectKey,
+        etag: &'a str,
+    ) -> BoxFuture<'a, Result<DeleteOutcome, BucketError>>;
+
     /// Every object under `prefix`, following continuation tokens.
     fn list_all<'a>(
         &'a self,
@@ -172,6 +193,13 @@ macro_rules! forward_bucket {
             }
             fn delete<'a>(&'a self, key: &'a ObjectKey) -> BoxFuture<'a, Result<(), BucketError>> {
                 (**self).delete(key)
+            }
+            fn delete_if_match<'a>(
+                &'a self,
+                key: &'a ObjectKey,
+                etag: &'a str,
+            ) -> BoxFuture<'a, Result<DeleteOutcome, BucketError>> {
+                (**self).delete_if_match(key, etag)
             }
             fn list_all<'a>(
                 &'a self,

@@ -16,6 +16,7 @@
 //! | [`get_range`](Bucket::get_range) | exactly the bytes asked for, or [`BucketError::InvalidRange`] |
 //! | [`list`](Bucket::list) | ascending key order (bytewise within a directory everywhere; across directories see [`Bucket::list`]), paginated by opaque continuation tokens; [`list_all`](Bucket::list_all) follows them |
 //! | [`delete`](Bucket::delete) | idempotent |
+//! | [`delete_if_match`](Bucket::delete_if_match) | removes only the version read; [`DeleteOutcome::Changed`] leaves a rewritten object (on stores that honor `If-Match`, see below) |
 //!
 //! Errors carry a kind: [`BucketError::is_transient`] (timeouts, connection
 //! failures, 5xx, throttling) is worth retrying, everything else is not.
@@ -49,6 +50,7 @@
 //! | ranges | 206 | 206 | 206 |
 //! | pagination (`max-keys`) | yes | yes | yes |
 //! | etags in listings | yes | yes | no (`ObjectMeta::etag` is `None`) |
+//! | `If-Match` on DELETE | yes (since 2025): 412 for another version, 404 for none | yes: 412 for another version and for none | ignored: deletes whatever is there |
 //! | order across directories | bytewise | segment-wise | bytewise |
 //! | missing bucket | `NoSuchBucket` | `NoSuchBucket` | `NoSuchBucket` on list only; GET says `NoSuchKey`, PUT creates it |
 //!
@@ -83,7 +85,7 @@ mod url;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use crate::bucket::{BoxFuture, Bucket, ListPage, ObjectMeta, PutOutcome};
+pub use crate::bucket::{BoxFuture, Bucket, DeleteOutcome, ListPage, ObjectMeta, PutOutcome};
 pub use crate::error::{BucketError, Operation};
 pub use crate::key::{KeyError, MAX_KEY_LEN, ObjectKey};
 pub use crate::local::LocalDirBucket;

@@ -9,7 +9,8 @@ use std::time::UNIX_EPOCH;
 use bytes::Bytes;
 
 use crate::bucket::{
-    BoxFuture, Bucket, ListPage, ObjectMeta, PutOutcome, check_list_prefix, check_range,
+    BoxFuture, Bucket, DeleteOutcome, ListPage, ObjectMeta, PutOutcome, check_list_prefix,
+    check_range,
 };
 use crate::error::{BucketError, Operation};
 use crate::key::ObjectKey;
@@ -332,9 +333,15 @@ impl LocalDirBucket {
             Err(e) if is_missing(&e) => return Ok(()),
             Err(e) => return Err(self.io_error(Operation::Delete, key.as_str(), &path, &e)),
         }
-        sync_parent(&path);
-        // S3 has no directories: drop the ones this delete left empty.
-        // `remove_dir` fails on a non-empty directory, which ends the walk.
+        self.after_delete(&path);
+        Ok(())
+    }
+
+    /// Makes a removal durable and drops the directories it left empty,
+    /// since S3 has no directories. `remove_dir` fails on a non-empty
+    /// directory, which ends the walk.
+    fn after_delete(&self, path: &Path) {
+        sync_parent(path);
         let mut dir = path.parent();
         while let Some(d) = dir {
             if d == self.root || fs::remove_dir(d).is_err() {
@@ -342,7 +349,53 @@ impl LocalDirBucket {
             }
             dir = d.parent();
         }
-        Ok(())
+    }
+
+    fn delete_if_match_blocking(
+        &self,
+        key: &ObjectKey,
+        etag: &str,
+    ) -> Result<DeleteOutcome, BucketError> {
+        let op = Operation::Delete;
+        let path = self.path_of(key);
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_file() => {
+                if metadata_etag(&meta) != etag {
+                    return Ok(DeleteOutcome::Changed);
+                }
+            }
+            Ok(_) => return Ok(DeleteOutcome::Deleted),
+            Err(e) if is_missing(&e) => return Ok(DeleteOutcome::Deleted),
+            Err(e) => return Err(self.io_error(op, key.as_str(), &path, &e)),
+        }
+        // A put may replace the object between that check and the removal.
+        // So take the object out of view first (a rename is atomic and keeps
+        // inode and mtime, hence the etag) and check what was taken: a newer
+        // version goes back, unless a newer one still took its place.
+        let dir = self.root.join(TMP_DIR);
+        fs::create_dir_all(&dir).map_err(|e| self.io_error(op, key.as_str(), &dir, &e))?;
+        let taken = TempFile {
+            path: dir.join(format!("{:016x}.del", rand::random::<u64>())),
+            keep: false,
+        };
+        match fs::rename(&path, &taken.path) {
+            Ok(()) => {}
+            Err(e) if is_missing(&e) => return Ok(DeleteOutcome::Deleted),
+            Err(e) => return Err(self.io_error(op, key.as_str(), &path, &e)),
+        }
+        let meta = fs::symlink_metadata(&taken.path)
+            .map_err(|e| self.io_error(op, key.as_str(), &taken.path, &e))?;
+        if metadata_etag(&meta) == etag {
+            drop(taken);
+            self.after_delete(&path);
+            return Ok(DeleteOutcome::Deleted);
+        }
+        match fs::hard_link(&taken.path, &path) {
+            Ok(()) => sync_parent(&path),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(self.io_error(op, key.as_str(), &path, &e)),
+        }
+        Ok(DeleteOutcome::Changed)
     }
 
     fn list_blocking(
@@ -588,6 +641,18 @@ impl Bucket for LocalDirBucket {
         let owned = key.clone();
         Box::pin(self.blocking(Operation::Delete, key.as_str(), move |b| {
             b.delete_blocking(&owned)
+        }))
+    }
+
+    fn delete_if_match<'a>(
+        &'a self,
+        key: &'a ObjectKey,
+        etag: &'a str,
+    ) -> BoxFuture<'a, Result<DeleteOutcome, BucketError>> {
+        let owned = key.clone();
+        let etag = etag.to_owned();
+        Box::pin(self.blocking(Operation::Delete, key.as_str(), move |b| {
+            b.delete_if_match_blocking(&owned, &etag)
         }))
     }
 }

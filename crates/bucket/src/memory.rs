@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use bytes::Bytes;
 
 use crate::bucket::{
-    BoxFuture, Bucket, ListPage, ObjectMeta, PutOutcome, check_list_prefix, check_range,
+    BoxFuture, Bucket, DeleteOutcome, ListPage, ObjectMeta, PutOutcome, check_list_prefix,
+    check_range,
 };
 use crate::error::{BucketError, Operation};
 use crate::key::ObjectKey;
@@ -372,6 +373,24 @@ impl Bucket for MemoryBucket {
             self.request(Operation::Delete, key.as_str(), |objects| {
                 objects.remove(key);
                 Ok(())
+            })
+        })
+    }
+
+    fn delete_if_match<'a>(
+        &'a self,
+        key: &'a ObjectKey,
+        etag: &'a str,
+    ) -> BoxFuture<'a, Result<DeleteOutcome, BucketError>> {
+        Box::pin(async move {
+            self.request(Operation::Delete, key.as_str(), |objects| {
+                match objects.get(key) {
+                    Some(body) if content_etag(body) != etag => Ok(DeleteOutcome::Changed),
+                    _ => {
+                        objects.remove(key);
+                        Ok(DeleteOutcome::Deleted)
+                    }
+                }
             })
         })
     }

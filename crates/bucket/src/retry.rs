@@ -9,7 +9,7 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::bucket::{BoxFuture, Bucket, ListPage, ObjectMeta, PutOutcome};
+use crate::bucket::{BoxFuture, Bucket, DeleteOutcome, ListPage, ObjectMeta, PutOutcome};
 use crate::error::{BucketError, Operation};
 use crate::key::ObjectKey;
 
@@ -245,6 +245,22 @@ impl<B: Bucket> Bucket for Retrying<B> {
             self.run(Operation::Delete, key.as_str(), || self.inner.delete(key))
                 .await
                 .0
+        })
+    }
+
+    fn delete_if_match<'a>(
+        &'a self,
+        key: &'a ObjectKey,
+        etag: &'a str,
+    ) -> BoxFuture<'a, Result<DeleteOutcome, BucketError>> {
+        // A retry after a lost answer finds the object gone (`Deleted`, as
+        // it was) or rewritten since (`Changed`, and it must stay).
+        Box::pin(async move {
+            self.run(Operation::Delete, key.as_str(), || {
+                self.inner.delete_if_match(key, etag)
+            })
+            .await
+            .0
         })
     }
 }

@@ -14,7 +14,8 @@ use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
 use crate::bucket::{
-    BoxFuture, Bucket, ListPage, ObjectMeta, PutOutcome, check_list_prefix, check_range,
+    BoxFuture, Bucket, DeleteOutcome, ListPage, ObjectMeta, PutOutcome, check_list_prefix,
+    check_range,
 };
 use crate::error::{BucketError, Operation};
 use crate::key::ObjectKey;
@@ -634,6 +635,42 @@ impl Bucket for S3Bucket {
                     BucketError::NotFound { .. } => Ok(()),
                     other => Err(other),
                 },
+            }
+        })
+    }
+
+    fn delete_if_match<'a>(
+        &'a self,
+        key: &'a ObjectKey,
+        etag: &'a str,
+    ) -> BoxFuture<'a, Result<DeleteOutcome, BucketError>> {
+        Box::pin(async move {
+            let result = self
+                .client
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(self.full_key(key))
+                .if_match(format!("\"{etag}\""))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(DeleteOutcome::Deleted),
+                Err(err) => {
+                    // AWS answers 412 for another version and 404 for none;
+                    // SeaweedFS answers 412 for none too, so a 412 is
+                    // checked (rare: GC deleting what was just rewritten).
+                    if err.raw_response().map(|r| r.status().as_u16()) == Some(412) {
+                        return match self.head(key).await {
+                            Ok(_) => Ok(DeleteOutcome::Changed),
+                            Err(BucketError::NotFound { .. }) => Ok(DeleteOutcome::Deleted),
+                            Err(e) => Err(e),
+                        };
+                    }
+                    match self.error(err, Operation::Delete, key.as_str(), Some(key)) {
+                        BucketError::NotFound { .. } => Ok(DeleteOutcome::Deleted),
+                        other => Err(other),
+                    }
+                }
             }
         })
     }

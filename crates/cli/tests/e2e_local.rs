@@ -14,6 +14,8 @@ async fn two_devices_through_a_local_directory() {
     let bucket_dir = w.path("bucket");
     let url = format!("file://{}", bucket_dir.display());
     let key = two_device_flow(&w, &url, &[]);
+    assert_private(&w.path("a").join("library.key"));
+    assert_private(&w.path("library.key"));
 
     // The bucket holds every audio file encrypted under storage/, and each
     // decrypts to the original bytes with the exported key (what bae-server
@@ -47,21 +49,22 @@ async fn two_devices_through_a_local_directory() {
         );
     }
 
-    // Compacting writes a checkpoint; a third device boots from it.
+    // Compacting writes a checkpoint; a third device boots from it, given
+    // the key on standard input as `bae key export | bae join --key-stdin`.
     let out = w.ok("a", &["compact"]);
     assert!(out.contains("wrote checkpoint"), "{out}");
-    let key_file = w.path("library.key");
-    w.ok(
-        "c",
-        &[
-            "join",
-            "--bucket",
-            &url,
-            "--key-file",
-            key_file.to_str().unwrap(),
-        ],
-    );
+    let exported = w.ok("a", &["key", "export"]);
+    assert_eq!(exported.trim(), key.trim());
+    w.ok_with_stdin("c", &["join", "--bucket", &url, "--key-stdin"], &exported);
     assert_eq!(w.listing("c"), w.listing("a"));
+    // With no keyring the key lives in a file only its owner can read.
+    assert_private(&w.path("c").join("library.key"));
+}
+
+fn assert_private(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{}", path.display());
 }
 
 fn hex_key(text: &str) -> [u8; 32] {

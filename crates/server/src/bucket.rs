@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use bae_bucket::{
-    BoxFuture, Bucket, BucketError, ListPage, ObjectKey, ObjectMeta, Operation, PutOutcome,
+    BoxFuture, Bucket, BucketError, DeleteOutcome, ListPage, ObjectKey, ObjectMeta, Operation,
+    PutOutcome,
 };
 use bytes::Bytes;
 
@@ -142,6 +143,14 @@ impl Bucket for ReadOnlyBucket {
     fn delete<'a>(&'a self, key: &'a ObjectKey) -> BoxFuture<'a, Result<(), BucketError>> {
         Box::pin(async move { Err(Self::refuse(Operation::Delete, key)) })
     }
+
+    fn delete_if_match<'a>(
+        &'a self,
+        key: &'a ObjectKey,
+        _etag: &'a str,
+    ) -> BoxFuture<'a, Result<DeleteOutcome, BucketError>> {
+        Box::pin(async move { Err(Self::refuse(Operation::Delete, key)) })
+    }
 }
 
 #[cfg(test)]
@@ -163,6 +172,7 @@ mod tests {
         ));
         assert!(ro.put_if_absent(&a, Bytes::new()).await.is_err());
         assert!(ro.delete(&a).await.is_err());
+        assert!(ro.delete_if_match(&a, "x").await.is_err());
         assert_eq!(mem.get(&a).await.unwrap(), Bytes::from_static(b"aaaa"));
         assert_eq!(ro.get(&a).await.unwrap().len(), 4);
         assert_eq!(ro.get_range(&b, 0..1).await.unwrap().len(), 1);

@@ -160,8 +160,6 @@ fn lock(lib: &SharedLibrary) -> MutexGuard<'_, LibraryManager> {
     lib.lock().expect("library mutex poisoned")
 }
 
-/// Records that this device lacks an image's bytes, unless it already knows
-/// the image (a gap, or its own upload).
 /// A downloaded checkpoint data object, still encrypted.
 enum Spooled {
     Memory(std::io::Cursor<Bytes>),
@@ -183,12 +181,39 @@ const GROUP_MAX_BATCHES: usize = 256;
 /// fetched batches holds.
 const GROUP_MAX_OPS: usize = 16_384;
 
+/// Records that this device lacks an image's bytes, unless it already knows
+/// the image (a gap, or its own upload).
 fn mark_gap(lib: &SharedLibrary, image_id: &str) -> Result<(), SyncError> {
     lock(lib).database().conn().execute(
         "INSERT INTO sync_images (id, state) VALUES (?, 'gap') ON CONFLICT (id) DO NOTHING",
         [image_id],
     )?;
     Ok(())
+}
+
+/// How far a pull must go in each other device's stream: as far as its head
+/// says, or as far as any head shows a device has applied, whichever is
+/// further. A batch another device has applied exists (or a checkpoint
+/// covers it), even when the head that announced it is gone: GC may have
+/// collected a head it judged silent just as its device rewrote it, or the
+/// device may have moved on to a new id after a restore and never write that
+/// head again. Learning of those batches from the others' cursors costs no
+/// request, since their heads are read anyway.
+fn pull_targets(
+    own: DeviceId,
+    heads: &BTreeMap<DeviceId, (String, Head)>,
+) -> BTreeMap<DeviceId, u64> {
+    let mut targets: BTreeMap<DeviceId, u64> = BTreeMap::new();
+    for (dev, (_, head)) in heads {
+        let seqs =
+            std::iter::once((*dev, head.seq)).chain(head.cursors.iter().map(|(d, s)| (*d, *s)));
+        for (d, seq) in seqs {
+            let target = targets.entry(d).or_insert(0);
+            *target = (*target).max(seq);
+        }
+    }
+    targets.remove(&own);
+    targets
 }
 
 impl Syncer {
@@ -640,9 +665,9 @@ impl Syncer {
         // and the pull would go round booting for ever.
         let mut required: BTreeMap<DeviceId, u64> = BTreeMap::new();
         'restart: loop {
-            let heads = self.known_heads(lib)?;
+            let targets = pull_targets(device, &self.known_heads(lib)?);
             let cursors = bae_merge::cursors(lock(lib).database().conn())?;
-            for (dev, (_, head)) in &heads {
+            for (dev, target) in &targets {
                 let mut seq = cursors.get(dev).copied().unwrap_or(0) + 1;
                 // Batches are fetched one by one and merged in groups, one
                 // transaction per group (see `Merger::apply_batches`).
@@ -650,7 +675,7 @@ impl Syncer {
                 let mut group_ops = 0usize;
                 // Why the stream cannot go on past the group, if it cannot.
                 let mut stop_reason: Option<String> = None;
-                while seq <= head.seq {
+                while seq <= *target {
                     let key = layout::batch(*dev, seq);
                     let body = match self.open(&key, true).await {
                         Ok(body) => body,
@@ -1094,8 +1119,11 @@ impl Syncer {
             return Ok(report);
         };
         let mut heads = Vec::new();
+        // The version of each head read, to delete only that version.
+        let mut head_etags: BTreeMap<DeviceId, Option<String>> = BTreeMap::new();
         for object in self.bucket.list_all(layout::HEADS).await? {
             if let Some(head) = self.read_head(&object.key).await? {
+                head_etags.insert(head.device_id, object.etag);
                 heads.push(head);
             }
         }
@@ -1233,11 +1261,54 @@ impl Syncer {
                 .get(&head.device_id)
                 .is_some_and(|batches| batches.iter().any(|(seq, _)| *seq > head.seq));
             if silent && covered && applied_everywhere && !lagging && head.device_id != own {
-                self.bucket.delete(&layout::head(head.device_id)).await?;
-                report.heads_deleted += 1;
+                let etag = head_etags.get(&head.device_id).cloned().flatten();
+                if self.delete_head_as_read(head, etag.as_deref()).await? {
+                    report.heads_deleted += 1;
+                }
             }
         }
         Ok(report)
+    }
+
+    /// Deletes `head` from the bucket only if it is still what GC read. A GC
+    /// run can take long (a slow link, many batches): the device may have
+    /// come back meanwhile, uploaded batches and rewritten its head, and
+    /// deleting that head would leave the others never learning of those
+    /// batches. So look again just before deleting: any batch after the head
+    /// read keeps it (the rewrite is coming), and the delete itself is
+    /// conditional on the version read (`If-Match`), which closes the window
+    /// on stores that honor it. On a store that lists no etags the head is
+    /// read again and compared, which narrows the window without closing it.
+    /// A head rewritten after the delete is simply there again. True if the
+    /// head was deleted.
+    async fn delete_head_as_read(
+        &self,
+        head: &Head,
+        etag: Option<&str>,
+    ) -> Result<bool, SyncError> {
+        let device = head.device_id;
+        let later_batch = self
+            .bucket
+            .list_all(&layout::ops_prefix(device))
+            .await?
+            .iter()
+            .filter_map(|o| layout::parse_batch(device, o.key.as_str()))
+            .any(|seq| seq > head.seq);
+        if later_batch {
+            return Ok(false);
+        }
+        let key = layout::head(device);
+        match etag {
+            Some(etag) => Ok(self.bucket.delete_if_match(&key, etag).await?
+                == bae_bucket::DeleteOutcome::Deleted),
+            None => {
+                if self.read_head(&key).await?.as_ref() != Some(head) {
+                    return Ok(false);
+                }
+                self.bucket.delete(&key).await?;
+                Ok(true)
+            }
+        }
     }
 
     /// Push, pull, and push the head again (so it shows the new cursors);

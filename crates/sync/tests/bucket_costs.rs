@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bae_bucket::{MemoryBucket, Operation};
 use bae_hlc::ManualClock;
 use bae_library::*;
+use bae_sync::add_cover_image;
 use common::*;
 
 #[tokio::test]
@@ -72,6 +73,28 @@ async fn an_idle_poll_is_one_request_and_a_push_two() {
         3,
         "{:?}",
         bucket.request_counts()
+    );
+}
+
+/// A transaction that sets a cover costs its image's bytes on top: the
+/// image, the batch and the head, three PUTs and nothing else.
+#[tokio::test]
+async fn a_push_with_an_image_is_the_image_plus_two() {
+    let bucket = MemoryBucket::new();
+    let clock = ManualClock::new(T0);
+    let mut a = Device::new(1, Arc::new(bucket.clone()), &clock);
+    let album = a.import("x", 1);
+    a.sync().await;
+    a.with(|l| add_cover_image(l, &a.images, &album.album_id, &cover(), b"cover bytes"))
+        .unwrap();
+    bucket.reset_request_counts();
+    let report = a.syncer.push(&a.lib).await.unwrap();
+    assert_eq!((report.batches, report.images), (1, 1));
+    let counts = bucket.request_counts();
+    assert_eq!(counts.total(), 3, "{counts:?}");
+    assert_eq!(
+        counts.of(Operation::Put) + counts.of(Operation::PutIfAbsent),
+        3
     );
 }
 

@@ -74,7 +74,20 @@ async fn a_flipped_byte_is_rejected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn an_object_moved_to_another_path_is_rejected() {
-    // Batch 3 put where batch 2 belongs: a replay under another seq.
+    // A valid object of this library (a's head) put where batch 2 belongs.
+    check(
+        |bucket, a| {
+            let bytes = block_on(get(bucket, &layout::head(a)));
+            block_on(put(bucket, &layout::batch(a, 2), bytes));
+        },
+        "failed authentication",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_batch_replayed_under_another_seq_is_rejected() {
+    // Batch 3 put where batch 2 belongs.
     check(
         |bucket, a| {
             let bytes = block_on(get(bucket, &layout::batch(a, 3)));
@@ -228,6 +241,63 @@ async fn a_newer_schema_stops_only_that_stream() {
     // The stream is kept, not skipped: the next pull tries again.
     let again = reader.syncer.pull(&reader.lib).await.unwrap();
     assert_eq!(again.stopped.len(), 1);
+}
+
+/// A checkpoint written by a newer bae (a schema this build does not know)
+/// is not booted from: the pull fails with an error that says to update
+/// bae, the new device stays as it was, and the checkpoint stays in the
+/// bucket for when it can read it.
+#[tokio::test]
+async fn a_checkpoint_from_a_newer_schema_is_refused_and_kept() {
+    let bucket = MemoryBucket::new();
+    let clock = ManualClock::new(T0);
+    let shared: Arc<dyn Bucket> = Arc::new(bucket.clone());
+    let mut a = Device::new(1, shared.clone(), &clock);
+    a.import("a", 2);
+    a.sync().await;
+    let meta = a.syncer.checkpoint(&a.lib).await.unwrap();
+    // Rewrite it as if a newer bae had written it, properly encrypted and
+    // with metadata that matches, so only the schema version is wrong.
+    let data_key = layout::checkpoint_data(&meta.id);
+    let schema = a.with(|l| l.database().schema().clone());
+    let plain = bae_crypto::decrypt(
+        &common::key(),
+        data_key.as_str(),
+        &bucket.get(&data_key).await.unwrap(),
+    )
+    .unwrap();
+    let mut checkpoint = bae_merge::Checkpoint::decode(&plain, &schema).unwrap();
+    checkpoint.schema_version += 1;
+    let sealed = bae_crypto::encrypt(
+        &common::key(),
+        data_key.as_str(),
+        &checkpoint.encode(),
+        [5; 24],
+    );
+    let newer = bae_sync::CheckpointMeta {
+        data_len: sealed.len() as u64,
+        schema_version: checkpoint.schema_version,
+        ..meta.clone()
+    };
+    bucket.put(&data_key, Bytes::from(sealed)).await.unwrap();
+    let meta_key = layout::checkpoint_meta(&meta.id);
+    let body = serde_json::to_vec(&newer).unwrap();
+    let sealed = bae_crypto::encrypt_padded(&common::key(), meta_key.as_str(), &body, [6; 24]);
+    bucket.put(&meta_key, Bytes::from(sealed)).await.unwrap();
+
+    let mut fresh = Device::new(2, shared.clone(), &clock);
+    let err = fresh.syncer.pull(&fresh.lib).await.unwrap_err();
+    assert!(
+        matches!(err, bae_sync::SyncError::CheckpointUnusable { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("update bae"), "{err}");
+    assert_eq!(fresh.rows(), 0, "nothing of it was applied");
+    assert!(
+        bucket.get(&data_key).await.is_ok(),
+        "the checkpoint is kept"
+    );
+    assert_eq!(fresh.syncer.checkpoints().await.unwrap(), [newer]);
 }
 
 /// A backup restored after GC collected its device's later batches and

@@ -6,7 +6,7 @@ use std::task::Poll;
 
 use bytes::Bytes;
 
-use crate::{BoxFuture, Bucket, BucketError, ObjectKey, PutOutcome};
+use crate::{BoxFuture, Bucket, BucketError, DeleteOutcome, ObjectKey, PutOutcome};
 
 /// Knobs of [`check_bucket`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +23,10 @@ pub struct ConformanceOptions {
     /// Whether listings must carry etags equal to `head`'s. Off for stores
     /// whose listings omit them (s3s-fs 0.14); `head` etags are always checked.
     pub listing_etags: bool,
+    /// Whether `delete_if_match` must leave an object rewritten since its
+    /// etag was read. Off for stores that ignore `If-Match` on DELETE and
+    /// delete whatever is there; a matching delete is checked either way.
+    pub conditional_delete: bool,
     /// The listing order the store must show across directories.
     pub order: ListOrder,
 }
@@ -58,6 +62,7 @@ impl ConformanceOptions {
             page_size,
             race_put_if_absent: true,
             listing_etags: true,
+            conditional_delete: true,
             order: ListOrder::Bytewise,
         }
     }
@@ -127,7 +132,9 @@ fn keys_of(objects: &[crate::ObjectMeta]) -> Vec<String> {
 /// `put_if_absent` (second call `AlreadyExists` with content unchanged,
 /// concurrent racers), listing with prefixes (full and partial segments,
 /// bytewise order across `dev1-old/` and `dev1/`), pagination, etags,
-/// delete (idempotent, then NotFound). Leaves the namespace empty.
+/// delete (idempotent, then NotFound), conditional delete (a rewritten object
+/// stays, the version read goes, a missing one is gone). Leaves the
+/// namespace empty.
 pub async fn check_bucket(bucket: &dyn Bucket, options: &ConformanceOptions) {
     let page_size = options.page_size;
     assert!(
@@ -507,6 +514,43 @@ pub async fn check_bucket(bucket: &dyn Bucket, options: &ConformanceOptions) {
         .await
         .expect("list after delete");
     assert_eq!(dev2.len(), 8, "deleted key no longer listed");
+
+    // -- conditional delete
+    let cond = key("heads/cond.json.enc");
+    bucket
+        .put(&cond, Bytes::from_static(b"first"))
+        .await
+        .expect("put");
+    let first = bucket.head(&cond).await.expect("head").etag;
+    let first = first.expect("head carries an etag");
+    bucket
+        .put(&cond, Bytes::from_static(b"second, longer"))
+        .await
+        .expect("overwrite");
+    if options.conditional_delete {
+        let outcome = bucket
+            .delete_if_match(&cond, &first)
+            .await
+            .expect("conditional delete of a rewritten object");
+        assert_eq!(outcome, DeleteOutcome::Changed, "a rewritten object stays");
+        assert_eq!(
+            bucket.get(&cond).await.expect("get after a refused delete"),
+            Bytes::from_static(b"second, longer")
+        );
+    }
+    let second = bucket.head(&cond).await.expect("head").etag;
+    let second = second.expect("head carries an etag");
+    let outcome = bucket
+        .delete_if_match(&cond, &second)
+        .await
+        .expect("conditional delete of the version read");
+    assert_eq!(outcome, DeleteOutcome::Deleted);
+    expect_not_found(bucket.get(&cond).await, "get after a conditional delete");
+    let outcome = bucket
+        .delete_if_match(&cond, &second)
+        .await
+        .expect("conditional delete of a missing object");
+    assert_eq!(outcome, DeleteOutcome::Deleted, "a missing object is gone");
 
     // -- cleanup
     for meta in bucket

@@ -108,6 +108,36 @@ impl World {
         run.stdout
     }
 
+    /// Runs `bae --library DEVICE ARGS` with `input` on standard input,
+    /// which must succeed; returns stdout.
+    pub fn ok_with_stdin(&self, device: &str, args: &[&str], input: &str) -> String {
+        use std::io::Write as _;
+        let lib = self.path(device);
+        let mut child = bae_command(&[])
+            .arg("--library")
+            .arg(&lib)
+            .args(args)
+            .current_dir(self.tmp.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("bae runs");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let run = Run::from(child.wait_with_output().unwrap());
+        assert_eq!(
+            run.code, 0,
+            "bae {args:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+            run.code, run.stdout, run.stderr
+        );
+        run.stdout
+    }
+
     /// Runs `bae --library DEVICE ARGS`, which must fail; returns the run.
     pub fn fails(&self, device: &str, args: &[&str]) -> Run {
         let lib = self.path(device);

@@ -309,6 +309,10 @@ impl Library {
         let mut device = Device::new(&root.path().join("device"), bucket, &key);
         let mut albums = Vec::new();
         for (i, spec) in Library::specs().into_iter().enumerate() {
+            // Albums are stamped with the wall clock in milliseconds, and
+            // "newest" orders by that stamp: two albums added within one
+            // millisecond would tie, and the tie is broken by random ids.
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
             let added = device.add_album(&spec).await;
             albums.push((spec, added));
             if i == 1 {
