@@ -383,19 +383,23 @@ impl LocalDirBucket {
             Err(e) if is_missing(&e) => return Ok(DeleteOutcome::Deleted),
             Err(e) => return Err(self.io_error(op, key.as_str(), &path, &e)),
         }
-        let meta = fs::symlink_metadata(&taken.path)
-            .map_err(|e| self.io_error(op, key.as_str(), &taken.path, &e))?;
-        if metadata_etag(&meta) == etag {
+        let taken_etag = fs::symlink_metadata(&taken.path).map(|meta| metadata_etag(&meta));
+        if taken_etag.as_deref().is_ok_and(|taken| taken == etag) {
             drop(taken);
             self.after_delete(&path);
             return Ok(DeleteOutcome::Deleted);
         }
+        // Another version was taken, or it could not be checked: either way
+        // it goes back rather than being lost.
         match fs::hard_link(&taken.path, &path) {
             Ok(()) => sync_parent(&path),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(self.io_error(op, key.as_str(), &path, &e)),
         }
-        Ok(DeleteOutcome::Changed)
+        match taken_etag {
+            Ok(_) => Ok(DeleteOutcome::Changed),
+            Err(e) => Err(self.io_error(op, key.as_str(), &taken.path, &e)),
+        }
     }
 
     fn list_blocking(
