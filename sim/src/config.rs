@@ -19,7 +19,7 @@ pub struct Options {
     pub long: bool,
     /// A planted bug to switch on (needs the `planted-bugs` feature).
     pub plant: Option<String>,
-    /// Print every seed's trace, not only failing ones.
+    /// Print every seed's swarm and counters, not only failing seeds'.
     pub verbose: bool,
     /// Let the device whose clock is 48 hours ahead run GC too. Off by
     /// default: it then collects what live devices need (see the report in

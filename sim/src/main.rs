@@ -1,7 +1,8 @@
 //! `cargo xtask sim [--seeds N | --seed S] [--start S] [--devices N|A..B]
-//! [--long] [--jobs J] [--plant BUG] [--verbose]`: runs seeds of the
-//! simulation and prints a summary; a failing seed prints its invariant, a
-//! trace and the command that replays it.
+//! [--long] [--jobs J] [--max-seconds T] [--plant BUG] [--skewed-gc]
+//! [--verbose]`: runs seeds of the simulation and prints a summary; a
+//! failing seed prints its invariant, a trace and the command that replays
+//! it.
 
 #![allow(clippy::print_stdout)]
 
@@ -25,7 +26,7 @@ usage: bae-sim [options]
   --plant BUG      switch on a planted bug (needs --features planted-bugs):
                    arrival-order, cursor-outside-tx, gc-no-grace, no-tombstone
   --skewed-gc      let the device whose clock is 48 h ahead collect garbage
-                   (known to fail: see ARCHITECTURE.md, sim)
+                   too (off by default: see ARCHITECTURE.md, sim)
   --verbose        print every seed's swarm and counters";
 
 /// The usage text, with the default budget filled in.

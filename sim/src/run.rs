@@ -264,15 +264,10 @@ fn drive(world: &Arc<World>, swarm: &Swarm, rng: &mut StdRng) {
         .min_message_latency(Duration::from_millis(1))
         .max_message_latency(Duration::from_millis(20))
         .build();
-    {
-        let w = Arc::clone(world);
-        let service = crate::s3::MemS3::service(Arc::clone(world));
-        sim.host(crate::net::S3_HOST, move || {
-            let service = service.clone();
-            let _ = &w;
-            crate::net::serve(service)
-        });
-    }
+    let service = crate::s3::MemS3::service(Arc::clone(world));
+    sim.host(crate::net::S3_HOST, move || {
+        crate::net::serve(service.clone())
+    });
     for slot in 0..swarm.devices {
         let w = Arc::clone(world);
         sim.host(name(slot), move || {

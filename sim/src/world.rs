@@ -281,7 +281,7 @@ impl World {
         for b in line.bytes() {
             s.digest = (s.digest ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
         }
-        if s.trace.len() == self.trace_len {
+        while s.trace.len() >= self.trace_len.max(1) {
             s.trace.pop_front();
         }
         s.trace.push_back(line);

@@ -194,7 +194,7 @@ fn silent_mp3(frames: usize) -> Vec<u8> {
 #[tokio::test]
 async fn mp3_files_import_with_their_id3_tags() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("Various/Mixtape");
+    let dir = tmp.path().join("Various/mp3");
     std::fs::create_dir_all(&dir).unwrap();
     for (n, (artist, title)) in [("Ada", "First"), ("Grace", "Second")].iter().enumerate() {
         let path = dir.join(format!("{:02} {title}.mp3", n + 1));
@@ -211,6 +211,7 @@ async fn mp3_files_import_with_their_id3_tags() {
         1
     );
     assert_eq!(count(&l, "artists"), 3);
+    assert_eq!(count(&l, "tracks WHERE track_number IN (1, 2)"), 2);
     assert_eq!(
         count(
             &l,
@@ -225,7 +226,7 @@ async fn mp3_files_import_with_their_id3_tags() {
 #[tokio::test]
 async fn a_bad_file_is_reported_and_the_rest_is_imported() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("Ada/Firsts");
+    let dir = tmp.path().join("Ada/mp3");
     std::fs::create_dir_all(&dir).unwrap();
     for (n, title) in ["One", "Two"].iter().enumerate() {
         let path = dir.join(format!("{:02} {title}.mp3", n + 1));
@@ -241,6 +242,7 @@ async fn a_bad_file_is_reported_and_the_rest_is_imported() {
     let l = lib.lock().unwrap();
     assert_eq!(count(&l, "albums WHERE title = 'Firsts'"), 1);
     assert_eq!(count(&l, "tracks"), 2);
+    assert_eq!(count(&l, "tracks WHERE track_number IN (1, 2)"), 2);
 }
 
 /// The Ogg CRC-32 (polynomial 0x04c11db7, no reflection, zero start).
@@ -316,7 +318,7 @@ fn silent_opus(frames: u64, comments: &[&str]) -> Vec<u8> {
 #[tokio::test]
 async fn opus_files_import_with_their_vorbis_comments() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("Ada/Opus");
+    let dir = tmp.path().join("Ada/ogg");
     std::fs::create_dir_all(&dir).unwrap();
     for (n, title) in ["Alpha", "Beta"].iter().enumerate() {
         let comments = [
@@ -336,6 +338,7 @@ async fn opus_files_import_with_their_vorbis_comments() {
     let l = lib.lock().unwrap();
     assert_eq!(count(&l, "albums WHERE title = 'Opus Works'"), 1);
     assert_eq!(count(&l, "tracks WHERE title IN ('Alpha', 'Beta')"), 2);
+    assert_eq!(count(&l, "tracks WHERE track_number IN (1, 2)"), 2);
     assert_eq!(
         count(
             &l,
@@ -462,7 +465,7 @@ async fn m4a_files_import_with_their_ilst_tags() {
     use lofty::prelude::*;
 
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("Ada/Boxes");
+    let dir = tmp.path().join("Ada/m4a");
     std::fs::create_dir_all(&dir).unwrap();
     for (n, title) in ["Moov", "Trak"].iter().enumerate() {
         let path = dir.join(format!("{:02} {title}.m4a", n + 1));
@@ -482,6 +485,7 @@ async fn m4a_files_import_with_their_ilst_tags() {
     let l = lib.lock().unwrap();
     assert_eq!(count(&l, "albums WHERE title = 'Boxes'"), 1);
     assert_eq!(count(&l, "tracks WHERE title IN ('Moov', 'Trak')"), 2);
+    assert_eq!(count(&l, "tracks WHERE track_number IN (1, 2)"), 2);
     assert_eq!(
         count(
             &l,

@@ -351,7 +351,6 @@ impl Progress {
     }
 }
 
-/// Boots (or resumes) the library in the cache from the bucket.
 /// Puts the images a pull refused (their bytes failed authentication) among
 /// the problems `/health` shows.
 pub fn report_refused_images(problems: &Problems, report: &PullReport) {
@@ -363,6 +362,7 @@ pub fn report_refused_images(problems: &Problems, report: &PullReport) {
     }
 }
 
+/// Boots (or resumes) the library in the cache from the bucket.
 pub async fn boot(options: &BootOptions) -> Result<Booted, BootError> {
     let url = options.bucket.to_string();
     let inner = bae_bucket::open_bucket(&options.bucket, &options.open)

@@ -335,7 +335,10 @@ async fn gc_keeps_a_head_rewritten_while_it_ran() {
     c.sync().await;
     b.import("two", 1);
     let (collected, ()) = tokio::join!(c.syncer.gc(&c.lib), async {
-        held.reached.notified().await;
+        // Fails, rather than hangs, if GC no longer goes to delete b's head.
+        tokio::time::timeout(std::time::Duration::from_secs(30), held.reached.notified())
+            .await
+            .expect("GC goes to delete b's silent head");
         b.sync().await;
         held.go.notify_one();
     });
